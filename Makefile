@@ -1,0 +1,47 @@
+# trajops — one command per check, the same locally and in CI.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   ?= ../shared/data/eth_ucy
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-unit test-integration test-e2e lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with its dev tools
+
+demo: $(STAMP) ## the main job on embedded defaults: simulate, train, register, promote, serve
+	$(BIN)/trajops demo
+
+test: $(STAMP) ## every test (unit, integration against local services, e2e)
+	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/pytest -q $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
+
+test-e2e: $(STAMP)
+	$(BIN)/pytest -q tests/e2e $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check + ruff format --check + mypy
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: $(STAMP) ## benchmarks: results JSON under bench/results/
+	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/python bench/eth_ucy.py
+
+clean:
+	rm -rf $(VENV) .trajops .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``trajops`` command line."""

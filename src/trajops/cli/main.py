@@ -1,0 +1,41 @@
+"""Entry point of the ``trajops`` command: one Typer app, one sub-module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from trajops import __version__
+from trajops.cli import data, demo, evaluate, models_cmd, serve, train
+from trajops.cli._common import fail
+from trajops.errors import TrajopsError
+
+app = typer.Typer(
+    name="trajops",
+    help="Production MLOps for trajectory forecasting.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data.app, name="data", help="Simulate, validate and describe trajectory data.")
+app.add_typer(models_cmd.app, name="models", help="The model registry: list, promote, roll back.")
+app.command("evaluate")(evaluate.evaluate)
+app.command("train")(train.train)
+app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Console-script entry: run the app, render domain errors without a traceback."""
+    try:
+        app()
+    except TrajopsError as exc:
+        fail(exc)

@@ -1,0 +1,31 @@
+"""Trajectory data: readers, validation, windowing, features, fingerprints, simulator.
+
+A *tracks* frame is a pandas DataFrame with columns ``scene`` (str), ``frame`` (int64),
+``agent_id`` (str), ``x``, ``y`` (float64, metres). Frame ids step by ``FRAME_STEP`` (10) per
+0.4 s. Agent ids are unique within a scene.
+"""
+
+from trajops.data.readers import (
+    FRAME_STEP,
+    SCENES,
+    TRACK_COLUMNS,
+    read_eth_ucy_file,
+    read_eth_ucy_split,
+    read_tracks,
+    validate_tracks,
+)
+from trajops.data.windows import WindowConfig, WindowSet, make_windows, neighbours_from_batch
+
+__all__ = [
+    "FRAME_STEP",
+    "SCENES",
+    "TRACK_COLUMNS",
+    "WindowConfig",
+    "WindowSet",
+    "make_windows",
+    "neighbours_from_batch",
+    "read_eth_ucy_file",
+    "read_eth_ucy_split",
+    "read_tracks",
+    "validate_tracks",
+]

@@ -1,0 +1,52 @@
+"""The forecaster contract shared by every model, the pyfunc wrapper, the API and batch jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from trajops.data.windows import WindowSet
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """A trajectory forecaster.
+
+    ``predict`` maps observed positions to future positions. ``neighbours`` holds the observed
+    positions of other agents of the same scene (``(N, K, T_obs, 2)``, NaN where unseen);
+    models that are not scene-aware ignore it. With ``num_samples`` K > 1 the result has a
+    sample axis: ``(N, K, T_pred, 2)``; with K = 1 it is ``(N, T_pred, 2)``.
+    """
+
+    name: ClassVar[str]
+
+    def fit(self, train: WindowSet, val: WindowSet | None = None) -> dict[str, Any]:
+        """Fit on training windows, select on validation windows; returns a training history
+        (e.g. ``{"train_loss": [...], "val_loss": [...], "best_epoch": int}``)."""
+        ...
+
+    def predict(
+        self,
+        obs: np.ndarray,
+        *,
+        neighbours: np.ndarray | None = None,
+        num_samples: int = 1,
+        seed: int | None = None,
+    ) -> np.ndarray:
+        """``obs (N, T_obs, 2) -> (N, T_pred, 2)`` or ``(N, K, T_pred, 2)`` when K > 1."""
+        ...
+
+    def params(self) -> dict[str, Any]:
+        """Every hyper-parameter, for tracking."""
+        ...
+
+    def save(self, path: Path) -> None:
+        """Write the fitted model into the folder ``path``."""
+        ...
+
+    @classmethod
+    def load(cls, path: Path) -> Forecaster:
+        """Read a model written by :meth:`save`."""
+        ...

@@ -1,0 +1,118 @@
+"""One typed settings object (``TRAJOPS_*`` environment variables), built at startup, never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """trajops configuration. Every field reads ``TRAJOPS_<FIELD>`` from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRAJOPS_", env_file=None, extra="ignore", validate_default=True
+    )
+
+    # --- where things live -------------------------------------------------------------
+    home: Path = Field(
+        default=Path(".trajops"),
+        description="Folder holding every embedded default's files (SQLite stores, artifacts, spool).",
+    )
+    data_root: Path | None = Field(
+        default=None,
+        description="ETH/UCY benchmark root (`<root>/<scene>/{train,val,test}/*.txt`), read by path.",
+    )
+
+    # --- tracking and registry ---------------------------------------------------------
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI. Empty: a SQLite store under `home` (embedded default).",
+    )
+    registry_uri: str | None = Field(
+        default=None, description="MLflow registry URI. Empty: same as the tracking URI."
+    )
+    experiment_name: str = Field(
+        default="trajectory-forecasting", description="MLflow experiment for training runs."
+    )
+    model_name: str = Field(
+        default="trajectory-forecaster", description="Registered model name in the MLflow registry."
+    )
+    promotion_tolerance: float = Field(
+        default=0.02,
+        ge=0.0,
+        description="Relative ADE a candidate may be worse than the champion and still be promoted.",
+    )
+
+    # --- serving -----------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address `trajops serve` binds.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `trajops serve` binds.")
+    workers: int = Field(default=1, ge=1, le=64, description="Uvicorn worker processes.")
+    default_model: str = Field(
+        default="champion",
+        description="Registry alias or version number that serves unrouted traffic.",
+    )
+    poll_interval_s: float = Field(
+        default=5.0, gt=0, description="Seconds between checks of the registry for moved aliases."
+    )
+    max_agents: int = Field(
+        default=1000, ge=1, description="Most agents accepted in one prediction request."
+    )
+    max_body_bytes: int = Field(
+        default=2_000_000, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    max_coordinate: float = Field(
+        default=1e4, gt=0, description="Largest absolute coordinate accepted, in metres."
+    )
+    timestamp_tolerance_s: float = Field(
+        default=0.05,
+        ge=0,
+        description="Allowed deviation of given timestamps from the 0.4 s step, in seconds.",
+    )
+
+    # --- cache -------------------------------------------------------------------------
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL for the shared prediction cache. Empty: an in-process LRU.",
+    )
+    cache_size: int = Field(
+        default=10_000, ge=0, description="Entries kept by the in-process LRU cache (0 disables it)."
+    )
+    cache_ttl_s: int = Field(default=300, ge=1, description="Seconds a cached prediction lives.")
+
+    # --- models ------------------------------------------------------------------------
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Torch device for the neural forecaster."
+    )
+    seed: int = Field(default=0, description="Default random seed for training and simulation.")
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _home_is_not_a_file(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"TRAJOPS_HOME={value} exists and is not a directory")
+        return value
+
+    # --- derived locations (not settings themselves) ------------------------------------
+    @property
+    def resolved_tracking_uri(self) -> str:
+        """The tracking URI to use: the configured one or the embedded SQLite store."""
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def resolved_registry_uri(self) -> str:
+        return self.registry_uri or self.resolved_tracking_uri
+
+    @property
+    def artifact_root(self) -> Path:
+        """Artifact folder for the embedded tracking store."""
+        return (self.home / "artifacts").resolve()
+
+    def ensure_home(self) -> Path:
+        """Create ``home`` (and parents) if missing and return it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
