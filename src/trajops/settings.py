@@ -82,6 +82,55 @@ class Settings(BaseSettings):
     )
     cache_ttl_s: int = Field(default=300, ge=1, description="Seconds a cached prediction lives.")
 
+    # --- operational store and prediction log ------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the operational store. Empty: SQLite under `home`.",
+    )
+    log_queue_size: int = Field(
+        default=10_000,
+        ge=1,
+        description="Records the asynchronous log writer buffers before spooling straight to disk.",
+    )
+    log_batch_size: int = Field(
+        default=200, ge=1, description="Records the log writer inserts in one transaction."
+    )
+    log_flush_interval_s: float = Field(
+        default=0.5, gt=0, description="Longest time a logged record waits before it is written."
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for pseudonymising agent ids. Empty: a random key kept in `home`.",
+    )
+
+    # --- alerts ------------------------------------------------------------------------
+    alert_cooldown_s: float = Field(
+        default=900.0, ge=0, description="Seconds before a still-firing alert is notified again."
+    )
+    alert_webhook_url: str | None = Field(
+        default=None, description="URL that receives each alert notification as a JSON POST."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP relay for alert e-mails.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP relay port.")
+    smtp_sender: str = Field(default="trajops@localhost", description="From address of alert e-mails.")
+    smtp_recipients: list[str] = Field(
+        default_factory=list, description="Recipients of alert e-mails (JSON list in the environment)."
+    )
+    alert_ade_ratio: float = Field(
+        default=1.25,
+        gt=1.0,
+        description="Online ADE above this multiple of the offline ADE raises an accuracy alert.",
+    )
+    alert_min_feedback: int = Field(
+        default=50, ge=1, description="Scored feedback needed before the accuracy rule can fire."
+    )
+    alert_p99_latency_ms: float = Field(
+        default=250.0, gt=0, description="p99 prediction latency (ms) above which an alert fires."
+    )
+    alert_error_rate: float = Field(
+        default=0.05, gt=0, le=1, description="Share of failed requests above which an alert fires."
+    )
+
     # --- models ------------------------------------------------------------------------
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="Torch device for the neural forecaster."
@@ -111,6 +160,18 @@ class Settings(BaseSettings):
     def artifact_root(self) -> Path:
         """Artifact folder for the embedded tracking store."""
         return (self.home / "artifacts").resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The operational store URL: the configured one or the embedded SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.home / 'trajops.db').resolve()}"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Folder of the append-only spool files used while the store is unreachable."""
+        return (self.home / "spool").resolve()
 
     def ensure_home(self) -> Path:
         """Create ``home`` (and parents) if missing and return it."""

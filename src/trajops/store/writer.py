@@ -1,0 +1,237 @@
+"""Asynchronous, bounded, lossless writer for log tables (predictions, feedback, audit).
+
+Callers on the hot path hand over rows and return at once. A background thread inserts them in
+batches. While the database is unreachable, batches go to an append-only spool file (JSON lines,
+fsynced); when it answers again, the spool is replayed first. Inserts are idempotent on each
+table's natural key, so a replay after a partial failure never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from trajops.store.db import Store
+from trajops.store.models import Base
+
+log = logging.getLogger(__name__)
+
+Row = tuple[str, dict[str, Any]]
+"""(table name, column values)."""
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    queue_size: int = 10_000
+    batch_size: int = 200
+    flush_interval_s: float = 0.5
+    retry_interval_s: float = 2.0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+class LogWriter:
+    """Bounded background writer with a spool file for outages.
+
+    Args:
+        store: the operational store.
+        spool_dir: folder for ``spool.jsonl`` (created on demand).
+        config: queue size, batch size and timing.
+        on_spool: called with the number of rows spooled (for metrics).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        spool_dir: Path,
+        config: WriterConfig | None = None,
+        *,
+        on_spool: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config or WriterConfig()
+        self.spool_dir = spool_dir
+        self.spool_path = spool_dir / "spool.jsonl"
+        self._replay_path = spool_dir / "spool.replaying.jsonl"
+        self._queue: queue.Queue[Row] = queue.Queue(maxsize=self.config.queue_size)
+        self._spool_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._on_spool = on_spool
+        self._last_retry = 0.0
+        self.written = 0
+        self.spooled = 0
+        self.healthy = True
+        self._tables: dict[str, Table] = {t.name: t for t in Base.metadata.sorted_tables}
+
+    # --- producer side (any thread, never blocks) -------------------------------------
+    def submit(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Hand rows for ``table`` to the writer; spools directly if the queue is full."""
+        if table not in self._tables:
+            raise ValueError(f"unknown table {table!r}")
+        overflow: list[Row] = []
+        for row in rows:
+            try:
+                self._queue.put_nowait((table, row))
+            except queue.Full:
+                overflow.append((table, row))
+        if overflow:
+            self._spool(overflow)
+
+    # --- lifecycle --------------------------------------------------------------------
+    def start(self) -> LogWriter:
+        self._thread = threading.Thread(target=self._run, name="trajops-log-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop after writing (or spooling) everything still queued."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        while batch := self._drain():
+            self._flush(batch)
+
+    @property
+    def pending(self) -> int:
+        """Rows queued in memory, not yet written or spooled."""
+        return self._queue.qsize()
+
+    def spool_size(self) -> int:
+        """Rows waiting in spool files for the database to come back."""
+        total = 0
+        with self._spool_lock:
+            for path in (self._replay_path, self.spool_path):
+                if path.exists():
+                    with path.open("rb") as fh:
+                        total += sum(1 for _ in fh)
+        return total
+
+    # --- consumer thread --------------------------------------------------------------
+    def _drain(self, first: Row | None = None) -> list[Row]:
+        batch = [first] if first is not None else []
+        while len(batch) < self.config.batch_size:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self._queue.get(timeout=self.config.flush_interval_s)
+            except queue.Empty:
+                first = None
+            batch = self._drain(first)
+            if batch:
+                self._flush(batch)
+            if (
+                self._has_spool()
+                and time.monotonic() - self._last_retry >= self.config.retry_interval_s
+            ):
+                self.replay()
+
+    def _insert(self, rows: list[Row]) -> None:
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for name, row in rows:
+            by_table.setdefault(name, []).append(row)
+        dialect = self.store.engine.dialect.name
+        with self.store.session() as session:
+            for name, values in by_table.items():
+                table = self._tables[name]
+                if dialect == "postgresql":
+                    stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
+                elif dialect == "sqlite":
+                    stmt = sqlite.insert(table).on_conflict_do_nothing()
+                else:  # pragma: no cover - other backends are not supported targets
+                    stmt = table.insert()
+                session.execute(stmt, values)
+
+    def _flush(self, batch: list[Row]) -> None:
+        if not batch:
+            return
+        if self._has_spool():
+            # Keep order: while older rows wait in the spool, newer ones queue behind them.
+            self._spool(batch)
+            return
+        try:
+            self._insert(batch)
+            self.written += len(batch)
+            self.healthy = True
+        except SQLAlchemyError as exc:
+            log.warning(
+                "store unreachable, spooling %d rows: %s", len(batch), exc.__class__.__name__
+            )
+            self.healthy = False
+            self._last_retry = time.monotonic()
+            self._spool(batch)
+
+    def _has_spool(self) -> bool:
+        return self.spool_path.exists() or self._replay_path.exists()
+
+    def _spool(self, rows: list[Row]) -> None:
+        lines = "".join(
+            json.dumps({"table": t, "row": r}, default=_json_default, separators=(",", ":")) + "\n"
+            for t, r in rows
+        )
+        with self._spool_lock:
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            with self.spool_path.open("a", encoding="utf-8") as fh:
+                fh.write(lines)
+                fh.flush()
+                os.fsync(fh.fileno())
+        self.spooled += len(rows)
+        if self._on_spool is not None:
+            self._on_spool(len(rows))
+
+    def _decode(self, line: str) -> Row:
+        item = json.loads(line)
+        table = self._tables[item["table"]]
+        row = dict(item["row"])
+        for col in table.columns:
+            if isinstance(col.type, DateTime) and isinstance(row.get(col.name), str):
+                row[col.name] = datetime.fromisoformat(row[col.name])
+        return item["table"], row
+
+    def replay(self) -> int:
+        """Write spooled rows to the database; returns how many were replayed (0 on failure)."""
+        self._last_retry = time.monotonic()
+        with self._spool_lock:
+            if not self._replay_path.exists():
+                if not self.spool_path.exists():
+                    return 0
+                os.replace(self.spool_path, self._replay_path)
+        rows = [
+            self._decode(line)
+            for line in self._replay_path.read_text(encoding="utf-8").splitlines()
+            if line
+        ]
+        try:
+            for start in range(0, len(rows), 1000):
+                self._insert(rows[start : start + 1000])
+        except SQLAlchemyError:
+            self.healthy = False
+            return 0
+        self._replay_path.unlink()
+        self.written += len(rows)
+        self.healthy = True
+        log.info("replayed %d spooled rows", len(rows))
+        return len(rows)

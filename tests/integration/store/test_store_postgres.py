@@ -1,0 +1,111 @@
+"""The operational store against real PostgreSQL: migrations, the log writer, spool and replay."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from tests._support.services import private_postgres, shared_pg_available, temp_database
+from trajops.errors import ConflictError, NotFoundError
+from trajops.monitoring.accuracy import online_performance, record_feedback
+from trajops.store import LogWriter, PredictionRecord, Store
+from trajops.store.writer import WriterConfig
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not shared_pg_available(), reason="PostgreSQL at 127.0.0.1:5432 is not running"),
+]
+
+
+def _rows(n: int, *, prefix: str = "r", version: str = "1") -> list[dict]:
+    now = datetime.now(UTC)
+    return [
+        {
+            "request_id": f"{prefix}{i}",
+            "created_at": now,
+            "model_name": "trajectory-forecaster",
+            "model_version": version,
+            "variant": "default",
+            "agent_key": f"a{i}",
+            "scene_key": None,
+            "inputs": [[0.0, float(t)] for t in range(8)],
+            "outputs": [[0.0, 8.0 + t] for t in range(12)],
+            "step_s": 0.4,
+            "latency_ms": 1.5,
+        }
+        for i in range(n)
+    ]
+
+
+def _count(store: Store) -> int:
+    with store.session() as s:
+        return int(s.execute(select(func.count(PredictionRecord.id))).scalar_one())
+
+
+def test_migrations_create_every_table() -> None:
+    with temp_database() as url:
+        store = Store(url)
+        with store.engine.connect() as conn:
+            tables = {r[0] for r in conn.execute(text("select tablename from pg_tables where schemaname='public'"))}
+        assert {"predictions", "feedback", "drift_reports", "alerts", "alembic_version"} <= tables
+        Store(url)  # a second migration run is a no-op
+        store.dispose()
+
+
+def test_writer_feedback_and_performance(tmp_path: Path) -> None:
+    with temp_database() as url:
+        store = Store(url)
+        writer = LogWriter(store, spool_dir=tmp_path / "spool").start()
+        writer.submit("predictions", _rows(300))
+        writer.submit("predictions", _rows(5))  # duplicates of existing keys are ignored
+        writer.close()
+        assert _count(store) == 300
+        score = record_feedback(
+            store, request_id="r7", agent_key="a7", positions=[[0.0, 8.0 + t + 0.3] for t in range(6)]
+        )
+        assert score.n_steps == 6
+        assert score.ade == pytest.approx(0.3)
+        assert score.fde == pytest.approx(0.3)
+        with pytest.raises(ConflictError):
+            record_feedback(store, request_id="r7", agent_key="a7", positions=[[0.0, 8.0]])
+        with pytest.raises(NotFoundError):
+            record_feedback(store, request_id="nope", agent_key="a7", positions=[[0.0, 8.0]])
+        perf = online_performance(store, window=timedelta(hours=1))
+        assert perf == [{"model_version": "1", "variant": "default", "n": 1, "ade": pytest.approx(0.3), "fde": pytest.approx(0.3)}]
+        assert online_performance(store, window=timedelta(hours=1), now=datetime.now(UTC) + timedelta(hours=2)) == []
+        store.dispose()
+
+
+def test_spool_and_replay_with_a_stopped_database(tmp_path: Path) -> None:
+    """Records written while PostgreSQL is down are spooled and all land after it returns."""
+    with private_postgres() as pg:
+        store = Store(pg.url)
+        spool = tmp_path / "spool"
+        writer = LogWriter(store, spool, WriterConfig(flush_interval_s=0.1, retry_interval_s=0.3)).start()
+        writer.submit("predictions", _rows(100, prefix="before"))
+        _wait(lambda: writer.written >= 100)
+        pg.stop()
+        writer.submit("predictions", _rows(250, prefix="during"))
+        _wait(lambda: writer.spool_size() >= 250)
+        assert not writer.healthy
+        pg.start()
+        writer.submit("predictions", _rows(50, prefix="after"))
+        _wait(lambda: writer.spool_size() == 0 and writer.pending == 0, timeout=30)
+        writer.close()
+        store.engine.dispose()
+        assert _count(store) == 400
+        assert not any(spool.iterdir())
+        store.dispose()
+
+
+def _wait(cond, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
