@@ -1,0 +1,134 @@
+"""The monitoring service the API holds: prediction log, ground truth, online accuracy, alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
+
+from trajops.errors import ServiceUnavailable
+from trajops.monitoring.accuracy import FeedbackScore, online_performance, record_feedback
+from trajops.monitoring.alerts import AlertManager
+from trajops.monitoring.notifiers import notifiers_from_settings
+from trajops.privacy import Pseudonymiser, load_or_create_key
+from trajops.settings import Settings
+from trajops.store import LogWriter, Store
+from trajops.store.writer import WriterConfig
+
+
+class Monitor:
+    """Owns the store, the asynchronous log writer, the pseudonymiser and the alert manager.
+
+    Built in the API's lifespan (or a CLI command) from settings; ``close`` flushes the log.
+    """
+
+    def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
+        self.settings = settings
+        settings.ensure_home()
+        try:
+            self.store = store or Store(settings.resolved_database_url)
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable(
+                f"operational store unreachable: {exc.__class__.__name__}"
+            ) from None
+        self.pseudonymise = Pseudonymiser(load_or_create_key(settings))
+        self.writer = LogWriter(
+            self.store,
+            settings.spool_dir,
+            WriterConfig(
+                queue_size=settings.log_queue_size,
+                batch_size=settings.log_batch_size,
+                flush_interval_s=settings.log_flush_interval_s,
+            ),
+        )
+        self.alerts = AlertManager(
+            self.store, notifiers_from_settings(settings), cooldown_s=settings.alert_cooldown_s
+        )
+
+    def start(self) -> Monitor:
+        self.writer.start()
+        return self
+
+    def close(self) -> None:
+        self.writer.close()
+        self.store.dispose()
+
+    # --- hot path ---------------------------------------------------------------------
+    def log_prediction(
+        self,
+        *,
+        request_id: str,
+        model_name: str,
+        model_version: str,
+        variant: str,
+        agent_ids: Sequence[str],
+        scene_id: str | None,
+        obs: np.ndarray,
+        pred: np.ndarray,
+        step_s: float,
+        latency_ms: float,
+    ) -> None:
+        """Queue one row per agent; returns at once (the writer thread does the I/O).
+
+        Args:
+            obs: ``(N, T_obs, 2)`` served inputs.
+            pred: ``(N, T_pred, 2)`` served forecasts.
+        """
+        now = datetime.now(UTC)
+        scene_key = self.pseudonymise(scene_id, namespace="scene") if scene_id else None
+        obs_list, pred_list = np.round(obs, 4).tolist(), np.round(pred, 4).tolist()
+        rows = [
+            {
+                "request_id": request_id,
+                "created_at": now,
+                "model_name": model_name,
+                "model_version": model_version,
+                "variant": variant,
+                "agent_key": self.pseudonymise(agent_id),
+                "scene_key": scene_key,
+                "inputs": o,
+                "outputs": p,
+                "step_s": step_s,
+                "latency_ms": latency_ms,
+            }
+            for agent_id, o, p in zip(agent_ids, obs_list, pred_list, strict=True)
+        ]
+        self.writer.submit("predictions", rows)
+
+    # --- ground truth -----------------------------------------------------------------
+    def feedback(
+        self, *, request_id: str, agent_id: str, positions: list[list[float]]
+    ) -> FeedbackScore:
+        try:
+            return record_feedback(
+                self.store,
+                request_id=request_id,
+                agent_key=self.pseudonymise(agent_id),
+                positions=positions,
+            )
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable(
+                f"operational store unreachable, feedback not recorded (retry later): {exc.__class__.__name__}"
+            ) from None
+
+    def performance(self, window: timedelta) -> list[dict[str, Any]]:
+        try:
+            return online_performance(self.store, window=window)
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable(
+                f"operational store unreachable: {exc.__class__.__name__}"
+            ) from None
+
+    def health(self) -> dict[str, Any]:
+        """Store reachability and the writer's state, for ``/readyz``."""
+        reachable = self.store.ping()
+        return {
+            "status": "ok" if reachable else "degraded",
+            "reachable": reachable,
+            "writer_healthy": self.writer.healthy,
+            "pending": self.writer.pending,
+            "spooled": self.writer.spool_size(),
+        }
