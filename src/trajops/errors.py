@@ -86,3 +86,33 @@ class TrackingUnavailable(ServiceUnavailable):
 
 class ModelLoadError(ServiceUnavailable):
     code = "model_load_error"
+
+
+class AuthenticationError(TrajopsError):
+    """A missing, malformed, unknown, expired or revoked API key."""
+
+    status_code = 401
+    code = "unauthenticated"
+
+
+class PermissionDenied(TrajopsError):
+    """A valid API key without the scope the route requires."""
+
+    status_code = 403
+    code = "permission_denied"
+
+
+class RateLimited(TrajopsError):
+    """Too many requests for one API key; ``retry_after_s`` says when to try again."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(
+        self, message: str, *, retry_after_s: float, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(
+            message,
+            details=details or [{"loc": ["retry_after_s"], "msg": f"{retry_after_s:.3f}"}],
+        )
+        self.retry_after_s = retry_after_s

@@ -78,7 +78,9 @@ class Settings(BaseSettings):
         description="Redis URL for the shared prediction cache. Empty: an in-process LRU.",
     )
     cache_size: int = Field(
-        default=10_000, ge=0, description="Entries kept by the in-process LRU cache (0 disables it)."
+        default=10_000,
+        ge=0,
+        description="Entries kept by the in-process LRU cache (0 disables it).",
     )
     cache_ttl_s: int = Field(default=300, ge=1, description="Seconds a cached prediction lives.")
 
@@ -112,9 +114,12 @@ class Settings(BaseSettings):
     )
     smtp_host: str | None = Field(default=None, description="SMTP relay for alert e-mails.")
     smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP relay port.")
-    smtp_sender: str = Field(default="trajops@localhost", description="From address of alert e-mails.")
+    smtp_sender: str = Field(
+        default="trajops@localhost", description="From address of alert e-mails."
+    )
     smtp_recipients: list[str] = Field(
-        default_factory=list, description="Recipients of alert e-mails (JSON list in the environment)."
+        default_factory=list,
+        description="Recipients of alert e-mails (JSON list in the environment).",
     )
     alert_ade_ratio: float = Field(
         default=1.25,
@@ -129,6 +134,56 @@ class Settings(BaseSettings):
     )
     alert_error_rate: float = Field(
         default=0.05, gt=0, le=1, description="Share of failed requests above which an alert fires."
+    )
+
+    # --- security ----------------------------------------------------------------------
+    auth_enabled: bool = Field(
+        default=True,
+        description="Require an API key (`X-API-Key` or `Authorization: Bearer`) on every non-public route.",
+    )
+    api_key_pepper: SecretStr | None = Field(
+        default=None,
+        description="Server-side secret mixed into API key hashes. Empty: a random pepper kept in `home`.",
+    )
+    api_key_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds a verified API key is cached in-process; a revocation takes effect within this time.",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve `/metrics` without an API key (else it needs the admin scope).",
+    )
+    rate_limit_per_s: float = Field(
+        default=50.0,
+        ge=0,
+        description="Requests per second each API key may sustain (0 disables rate limiting).",
+    )
+    rate_limit_burst: int = Field(
+        default=100,
+        ge=1,
+        description="Requests an idle API key may send at once (token bucket size).",
+    )
+    store_coordinate_decimals: int = Field(
+        default=4,
+        ge=0,
+        le=8,
+        description="Decimals kept of stored coordinates (4 = 0.1 mm; 1 = 10 cm for stronger minimisation).",
+    )
+    store_time_bucket_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Stored prediction timestamps are floored to this many seconds (0 keeps them exact).",
+    )
+    retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Days predictions and feedback are kept before `privacy purge` deletes them.",
+    )
+    audit_retention_days: float = Field(
+        default=365.0,
+        gt=0,
+        description="Days audit rows are kept (evidence; purged behind a chain anchor).",
     )
 
     # --- models ------------------------------------------------------------------------

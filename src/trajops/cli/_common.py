@@ -25,7 +25,9 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except PydanticValidationError as exc:
-        lines = [f"  TRAJOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+        lines = [
+            f"  TRAJOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        ]
         err_console.print("[red]error:[/red] invalid configuration\n" + "\n".join(lines))
         sys.exit(EXIT_USER_ERROR)
 

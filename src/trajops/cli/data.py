@@ -1,5 +1,164 @@
-"""Placeholder: filled by its owner."""
+"""``trajops data``: simulate, validate and describe trajectory data."""
 
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
 import typer
+from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True)
+from trajops import STEP_S
+from trajops.cli._common import console, load_settings
+from trajops.data.features import FEATURE_NAMES, kinematic_features
+from trajops.data.fingerprint import fingerprint
+from trajops.data.readers import read_tracks, write_tracks
+from trajops.data.simulator import PRESETS, SimulationConfig, simulate
+from trajops.data.windows import WindowConfig, make_windows
+from trajops.errors import ValidationError
+
+app = typer.Typer(no_args_is_help=True, help="Simulate, validate and describe trajectory data.")
+
+_OUTPUT_SUFFIXES = (".csv", ".parquet")
+_SUMMARY_STATS = ("mean", "std", "min", "p50", "p95", "max")
+
+
+@app.command("simulate")
+def simulate_cmd(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write: .csv or .parquet.")
+    ],
+    preset: Annotated[
+        str, typer.Option(help=f"Named population: {', '.join(PRESETS)}.")
+    ] = "pedestrians",
+    agents: Annotated[
+        int | None, typer.Option("--agents", help="Agents walking in a scene at once.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Recorded steps per scene.")] = None,
+    scenes: Annotated[int | None, typer.Option("--scenes", help="Independent scenes.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: TRAJOPS_SEED).")] = None,
+    speed_factor: Annotated[
+        float | None, typer.Option(help="Multiplies every desired speed (drift knob).")
+    ] = None,
+    noise: Annotated[
+        float | None, typer.Option("--noise", help="Position noise std, in metres.")
+    ] = None,
+    step_s: Annotated[
+        float | None,
+        typer.Option(help="Seconds between recorded steps; frame ids still step by 10."),
+    ] = None,
+    scene_size: Annotated[
+        float | None, typer.Option(help="Side of the square scene, in metres.")
+    ] = None,
+) -> None:
+    """Simulate a crowd with the social-force model and write its tracks."""
+    if output.suffix.lower() not in _OUTPUT_SUFFIXES:
+        raise ValidationError(
+            f"--output {output}: unsupported file type {output.suffix!r}; expected .csv or .parquet",
+            details=[{"loc": ["output"], "msg": "expected .csv or .parquet"}],
+        )
+    config = SimulationConfig.preset(
+        preset,
+        n_agents=agents,
+        n_steps=steps,
+        n_scenes=scenes,
+        seed=seed if seed is not None else load_settings().seed,
+        speed_factor=speed_factor,
+        position_noise=noise,
+        step_s=step_s,
+        scene_size=scene_size,
+    )
+    with console.status(f"simulating {config.n_scenes} scene(s) of {config.n_agents} agents"):
+        tracks = simulate(config)
+    write_tracks(tracks, output)
+    fp = fingerprint(tracks)
+    console.print(
+        f"wrote {output}: {fp.n_rows} rows, {fp.n_agents} agents, {fp.n_scenes} scene(s), "
+        f"{config.n_steps} steps of {config.step_s} s (digest {fp.short})",
+        highlight=False,
+    )
+
+
+@app.command("validate")
+def validate_cmd(
+    path: Annotated[Path, typer.Argument(help="A .txt/.csv/.parquet file or a folder of them.")],
+    step_s: Annotated[
+        float, typer.Option(help="Seconds per step, for files with a timestamp column.")
+    ] = STEP_S,
+) -> None:
+    """Check a tracks file; exit 2 naming file, line, column and reason when it is malformed."""
+    tracks = read_tracks(path, step_s=step_s)
+    fp = fingerprint(tracks)
+    console.print(
+        f"OK {path}: {fp.n_rows} rows, {fp.n_agents} agents, {fp.n_scenes} scene(s), "
+        f"{fp.n_frames} frames",
+        highlight=False,
+    )
+
+
+def feature_summary(features: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Mean, std, min, median, 95th percentile and max of each feature column."""
+    summary: dict[str, dict[str, float]] = {}
+    for name in FEATURE_NAMES:
+        values = features[name].to_numpy(dtype=np.float64)
+        if len(values) == 0:
+            continue
+        summary[name] = {
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "min": float(values.min()),
+            "p50": float(np.percentile(values, 50)),
+            "p95": float(np.percentile(values, 95)),
+            "max": float(values.max()),
+        }
+    return summary
+
+
+def _stats(path: Path, step_s: float) -> dict[str, Any]:
+    tracks = read_tracks(path, step_s=step_s)
+    fp = fingerprint(tracks)
+    windows = make_windows(tracks, WindowConfig())
+    features = kinematic_features(windows.obs, neighbours=windows.neighbours, step_s=step_s)
+    return {
+        "path": str(path),
+        "rows": fp.n_rows,
+        "agents": fp.n_agents,
+        "scenes": fp.n_scenes,
+        "frames": fp.n_frames,
+        "windows": len(windows),
+        "digest": fp.digest,
+        "features": feature_summary(features),
+    }
+
+
+@app.command("stats")
+def stats_cmd(
+    path: Annotated[Path, typer.Argument(help="A .txt/.csv/.parquet file or a folder of them.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    step_s: Annotated[float, typer.Option(help="Seconds per step of the data.")] = STEP_S,
+) -> None:
+    """Counts, fingerprint and kinematic feature summary of a tracks dataset."""
+    stats = _stats(path, step_s)
+    if as_json:
+        typer.echo(json.dumps(stats, indent=2))
+        return
+    console.print(
+        f"[bold]{path}[/bold]\n"
+        f"rows {stats['rows']}  agents {stats['agents']}  scenes {stats['scenes']}  "
+        f"frames {stats['frames']}  windows {stats['windows']}\n"
+        f"digest {stats['digest']}",
+        highlight=False,
+    )
+    if not stats["features"]:
+        console.print("no agent is long enough for a window: no feature summary")
+        return
+    table = Table(title="kinematic features (per observed window)")
+    table.add_column("feature")
+    for stat in _SUMMARY_STATS:
+        table.add_column(stat, justify="right")
+    for name, row in stats["features"].items():
+        table.add_row(name, *(f"{row[s]:.3f}" for s in _SUMMARY_STATS))
+    console.print(table)

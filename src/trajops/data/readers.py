@@ -7,6 +7,8 @@ line, column and reason. A bad file never yields partial output.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -28,7 +30,9 @@ TEXT_COLUMNS = ("frame", "agent", "x", "y")
 Split = Literal["train", "val", "test"]
 
 
-def _err(path: Path | str, reason: str, *, line: int | None = None, column: str | None = None) -> DataError:
+def _err(
+    path: Path | str, reason: str, *, line: int | None = None, column: str | None = None
+) -> DataError:
     where = str(path)
     if line is not None:
         where += f", line {line}"
@@ -83,14 +87,21 @@ def read_eth_ucy_file(path: str | Path, *, scene: str | None = None) -> pd.DataF
         if not tokens or raw.lstrip().startswith("#"):
             continue
         if len(tokens) != 4:
-            raise _err(path, f"expected 4 fields (frame agent x y), found {len(tokens)}", line=number)
+            raise _err(
+                path, f"expected 4 fields (frame agent x y), found {len(tokens)}", line=number
+            )
         values = [
             _parse_number(tok, path=path, line=number, column=col)
             for tok, col in zip(tokens, TEXT_COLUMNS, strict=True)
         ]
         for col, value in zip(("frame", "agent"), values[:2], strict=True):
             if value != int(value):
-                raise _err(path, f"{col} id must be an integer, got {tokens[TEXT_COLUMNS.index(col)]!r}", line=number, column=col)
+                raise _err(
+                    path,
+                    f"{col} id must be an integer, got {tokens[TEXT_COLUMNS.index(col)]!r}",
+                    line=number,
+                    column=col,
+                )
         frames.append(int(values[0]))
         agents.append(str(int(values[1])))
         xs.append(values[2])
@@ -140,12 +151,19 @@ def validate_tracks(
         bad = ~np.isfinite(values)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise _err(source, f"not a finite number: {df[col].iloc[i]!r}", line=int(lines[i]), column=col)
+            raise _err(
+                source, f"not a finite number: {df[col].iloc[i]!r}", line=int(lines[i]), column=col
+            )
     frame_f = df["frame"].to_numpy(dtype=np.float64)
     not_int = frame_f != np.round(frame_f)
     if not_int.any():
         i = int(np.flatnonzero(not_int)[0])
-        raise _err(source, f"frame id must be an integer, got {frame_f[i]!r}", line=int(lines[i]), column="frame")
+        raise _err(
+            source,
+            f"frame id must be an integer, got {frame_f[i]!r}",
+            line=int(lines[i]),
+            column="frame",
+        )
     agent = df["agent_id"]
     if agent.isna().any():
         i = int(np.flatnonzero(agent.isna().to_numpy())[0])
@@ -183,12 +201,19 @@ def validate_tracks(
     return out.sort_values(["scene", "agent_id", "frame"], kind="stable").reset_index(drop=True)
 
 
-def _frames_from_timestamps(df: pd.DataFrame, *, source: Path, step_s: float, tolerance: float = 0.05) -> pd.DataFrame:
+def _frames_from_timestamps(
+    df: pd.DataFrame, *, source: Path, step_s: float, tolerance: float = 0.05
+) -> pd.DataFrame:
     ts = pd.to_numeric(df["timestamp"], errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(ts)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise _err(source, f"not a finite number: {df['timestamp'].iloc[i]!r}", line=i + 2, column="timestamp")
+        raise _err(
+            source,
+            f"not a finite number: {df['timestamp'].iloc[i]!r}",
+            line=i + 2,
+            column="timestamp",
+        )
     t0 = pd.Series(ts).groupby(df["scene"].astype(str).to_numpy()).transform("min").to_numpy()
     steps = (ts - t0) / step_s
     off = np.abs(steps - np.round(steps))
@@ -205,7 +230,9 @@ def _frames_from_timestamps(df: pd.DataFrame, *, source: Path, step_s: float, to
     return out
 
 
-def read_tracks(path: str | Path, *, scene: str | None = None, step_s: float = STEP_S) -> pd.DataFrame:
+def read_tracks(
+    path: str | Path, *, scene: str | None = None, step_s: float = STEP_S
+) -> pd.DataFrame:
     """Read tracks from an ETH/UCY ``.txt``, a ``.csv`` or a ``.parquet`` file, or a folder of them.
 
     CSV and Parquet need the columns ``scene, frame, agent_id, x, y`` (or ``timestamp`` in
@@ -214,7 +241,9 @@ def read_tracks(path: str | Path, *, scene: str | None = None, step_s: float = S
     """
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in {".txt", ".csv", ".parquet"})
+        files = sorted(
+            p for p in path.rglob("*") if p.suffix.lower() in {".txt", ".csv", ".parquet"}
+        )
         if not files:
             raise _err(path, "folder holds no .txt, .csv or .parquet files")
         frames = [read_tracks(f, step_s=step_s) for f in files]
@@ -264,6 +293,36 @@ def list_folds(root: str | Path) -> list[str]:
     """Folds present under an ETH/UCY root, in the canonical order."""
     root = Path(root)
     return [s for s in SCENES if (root / s / "test").is_dir()]
+
+
+def write_tracks(tracks: pd.DataFrame, path: str | Path) -> Path:
+    """Write a tracks frame to ``.csv`` or ``.parquet`` atomically (temp file + rename).
+
+    A failed write leaves nothing at ``path`` (nor a stray temp file); an existing file is
+    replaced only by a complete new one. Parent folders are created.
+
+    Raises:
+        DataError: an unsupported suffix.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in {".csv", ".parquet"}:
+        raise _err(path, f"unsupported output type {suffix!r}; expected .csv or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = tracks.loc[:, list(TRACK_COLUMNS)]
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        tmp.chmod(0o644)  # mkstemp makes the file private; data files are shared
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def concat_tracks(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:

@@ -85,7 +85,14 @@ class WindowSet:
         k = max(s.neighbours.shape[1] for s in sets)
         nbrs = [
             np.concatenate(
-                [s.neighbours, np.full((len(s), k - s.neighbours.shape[1], *s.neighbours.shape[2:]), np.nan, np.float32)],
+                [
+                    s.neighbours,
+                    np.full(
+                        (len(s), k - s.neighbours.shape[1], *s.neighbours.shape[2:]),
+                        np.nan,
+                        np.float32,
+                    ),
+                ],
                 axis=1,
             )
             if s.neighbours.shape[1] < k
@@ -111,6 +118,45 @@ def _empty(config: WindowConfig) -> WindowSet:
         start_frame=np.zeros(0, np.int64),
         config=config,
     )
+
+
+_CHUNK_VALUES = 8_000_000
+"""Largest candidate block (windows x T_obs x agents x 2) built at once: about 32 MB."""
+
+
+def _neighbours(
+    grid: np.ndarray,
+    starts: np.ndarray,
+    owners: np.ndarray,
+    ego_last: np.ndarray,
+    config: WindowConfig,
+) -> np.ndarray:
+    """Neighbours of each window: ``(N, max_neighbours, T_obs, 2)``, nearest at the last
+    observed frame first, NaN-padded.
+
+    Windows are processed in chunks so memory stays bounded for scenes with many agents
+    (the candidate block is ``(chunk, T_obs, A, 2)``).
+    """
+    n_agents = grid.shape[1]
+    k = min(config.max_neighbours, n_agents)
+    out = np.full((len(starts), config.max_neighbours, config.t_obs, 2), np.nan, np.float32)
+    chunk = max(1, _CHUNK_VALUES // (config.t_obs * n_agents * 2))
+    for lo in range(0, len(starts), chunk):
+        sl = slice(lo, lo + chunk)
+        s, o, m = starts[sl], owners[sl], len(starts[sl])
+        obs_rows = s[:, None] + np.arange(config.t_obs)[None, :]  # (n, T_obs)
+        cand = grid[obs_rows]  # (n, T_obs, A, 2)
+        seen = ~np.isnan(cand[..., 0]).all(axis=1)  # (n, A)
+        seen[np.arange(m), o] = False
+        dist = np.linalg.norm(cand[:, -1] - ego_last[sl][:, None, :], axis=-1)  # (n, A)
+        dist = np.where(np.isnan(dist), 1e6, dist)  # seen earlier but not at the last frame: last
+        dist = np.where(seen, dist, np.inf)
+        order = np.argsort(dist, axis=1, kind="stable")[:, :k]  # (n, k)
+        nbr = np.take_along_axis(cand.transpose(0, 2, 1, 3), order[:, :, None, None], axis=1)
+        valid = np.take_along_axis(dist, order, axis=1) < np.inf  # (n, k)
+        nbr[~valid] = np.nan
+        out[sl, :k] = nbr
+    return out
 
 
 def _scene_windows(scene_df: pd.DataFrame, scene: str, config: WindowConfig) -> WindowSet | None:
@@ -146,24 +192,7 @@ def _scene_windows(scene_df: pd.DataFrame, scene: str, config: WindowConfig) -> 
     steps = np.arange(L)
     traj = grid[starts[:, None] + steps[None, :], owners[:, None]]  # (N, L, 2)
 
-    # Neighbours: other agents over the observed frames, nearest at the last observed frame first.
-    obs_rows = starts[:, None] + np.arange(config.t_obs)[None, :]  # (N, T_obs)
-    cand = grid[obs_rows]  # (N, T_obs, A, 2)
-    seen = ~np.isnan(cand[..., 0]).all(axis=1)  # (N, A)
-    seen[np.arange(len(starts)), owners] = False
-    last = cand[:, -1]  # (N, A, 2)
-    ego_last = traj[:, config.t_obs - 1][:, None, :]  # (N, 1, 2)
-    dist = np.linalg.norm(last - ego_last, axis=-1)  # (N, A)
-    dist = np.where(np.isnan(dist), 1e6, dist)  # seen earlier but not at the last frame: last
-    dist = np.where(seen, dist, np.inf)
-    k = min(config.max_neighbours, n_agents)
-    order = np.argsort(dist, axis=1, kind="stable")[:, :k]  # (N, k)
-    nbr = np.take_along_axis(cand.transpose(0, 2, 1, 3), order[:, :, None, None], axis=1)  # (N, k, T_obs, 2)
-    valid = np.take_along_axis(dist, order, axis=1) < np.inf
-    nbr[~valid] = np.nan
-    if k < config.max_neighbours:
-        pad = np.full((len(starts), config.max_neighbours - k, config.t_obs, 2), np.nan, np.float32)
-        nbr = np.concatenate([nbr, pad], axis=1)
+    nbr = _neighbours(grid, starts, owners, traj[:, config.t_obs - 1], config)
     return WindowSet(
         traj=traj.astype(np.float32),
         neighbours=nbr.astype(np.float32),

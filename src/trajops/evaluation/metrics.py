@@ -40,5 +40,7 @@ def min_ade_fde(samples: np.ndarray, true: np.ndarray) -> tuple[float, float]:
         Mean over agents of the best sample's ADE, and of the best sample's FDE (each chosen
         independently, as in the literature).
     """
-    d = np.linalg.norm(np.asarray(samples, np.float64) - np.asarray(true, np.float64)[:, None], axis=-1)  # (N, K, T)
+    d = np.linalg.norm(
+        np.asarray(samples, np.float64) - np.asarray(true, np.float64)[:, None], axis=-1
+    )  # (N, K, T)
     return float(d.mean(axis=2).min(axis=1).mean()), float(d[:, :, -1].min(axis=1).mean())
