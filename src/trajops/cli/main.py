@@ -5,7 +5,10 @@ from __future__ import annotations
 import typer
 
 from trajops import __version__
+from trajops.cli import audit as audit_cmd
 from trajops.cli import data, demo, evaluate, models_cmd, serve, train
+from trajops.cli import keys as keys_cmd
+from trajops.cli import privacy as privacy_cmd
 from trajops.cli._common import fail
 from trajops.errors import TrajopsError
 
@@ -18,6 +21,9 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data", help="Simulate, validate and describe trajectory data.")
 app.add_typer(models_cmd.app, name="models", help="The model registry: list, promote, roll back.")
+app.add_typer(keys_cmd.app, name="keys", help="Create, list, revoke and rotate API keys.")
+app.add_typer(audit_cmd.app, name="audit", help="Verify and export the hash-chained audit trail.")
+app.add_typer(privacy_cmd.app, name="privacy", help="Retention purge, erasure and export of a subject's data.")
 app.command("evaluate")(evaluate.evaluate)
 app.command("train")(train.train)
 app.command("demo")(demo.demo)

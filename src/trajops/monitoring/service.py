@@ -14,6 +14,8 @@ from trajops.monitoring.accuracy import FeedbackScore, online_performance, recor
 from trajops.monitoring.alerts import AlertManager
 from trajops.monitoring.notifiers import notifiers_from_settings
 from trajops.privacy import Pseudonymiser, load_or_create_key
+from trajops.security.anonymise import bucket_time, round_coordinates
+from trajops.security.audit import AUDIT_HOOKS
 from trajops.settings import Settings
 from trajops.store import LogWriter, Store
 from trajops.store.writer import WriterConfig
@@ -43,6 +45,7 @@ class Monitor:
                 batch_size=settings.log_batch_size,
                 flush_interval_s=settings.log_flush_interval_s,
             ),
+            hooks=AUDIT_HOOKS,
         )
         self.alerts = AlertManager(
             self.store, notifiers_from_settings(settings), cooldown_s=settings.alert_cooldown_s
@@ -77,9 +80,10 @@ class Monitor:
             obs: ``(N, T_obs, 2)`` served inputs.
             pred: ``(N, T_pred, 2)`` served forecasts.
         """
-        now = datetime.now(UTC)
+        now = bucket_time(datetime.now(UTC), self.settings.store_time_bucket_s)
         scene_key = self.pseudonymise(scene_id, namespace="scene") if scene_id else None
-        obs_list, pred_list = np.round(obs, 4).tolist(), np.round(pred, 4).tolist()
+        decimals = self.settings.store_coordinate_decimals
+        obs_list, pred_list = round_coordinates(obs, decimals), round_coordinates(pred, decimals)
         rows = [
             {
                 "request_id": request_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -107,3 +107,68 @@ class Alert(Base):
     context: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
 
     __table_args__ = (Index("ix_alerts_rule_key_status", "rule", "key", "status"),)
+
+
+class ApiKey(Base):
+    """An API key: only HMAC-SHA256(pepper, token) is stored, never the token."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # public key id, in the token
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False)  # hex HMAC-SHA256
+    scopes: Mapped[str] = mapped_column(String(200), nullable=False)  # comma-separated
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=False
+    )
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    replaced_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    __table_args__ = (Index("ix_api_keys_name", "name"),)
+
+
+class AuditEntry(Base):
+    """One hash-chained audit row: ``hash = sha256(prev_hash + canonical JSON of the row)``.
+
+    ``id`` is the position in the chain, assigned under a lock when the row is inserted.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    record_id: Mapped[str] = mapped_column(String(32), nullable=False)  # idempotent replay
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    event: Mapped[str] = mapped_column(String(64), nullable=False, default="http")
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    route: Mapped[str] = mapped_column(String(300), nullable=False)
+    method: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[int] = mapped_column(Integer, nullable=False)
+    model_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    payload_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    latency_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    client_key: Mapped[str | None] = mapped_column(String(64), nullable=True)  # pseudonym
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    __table_args__ = (
+        Index("ix_audit_log_record_id", "record_id", unique=True),
+        Index("ix_audit_log_created_at", "created_at"),
+    )
+
+
+class AuditAnchor(Base):
+    """Where the audit chain restarts after retention purged its oldest rows."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=False
+    )
+    last_purged_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_purged_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    rows_purged: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import DateTime, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from trajops.store.db import Store
 from trajops.store.models import Base
@@ -31,6 +32,13 @@ log = logging.getLogger(__name__)
 
 Row = tuple[str, dict[str, Any]]
 """(table name, column values)."""
+
+InsertHook = Callable[[Session, list[dict[str, Any]]], list[dict[str, Any]]]
+"""Called inside the inserting transaction with one table's rows; returns the rows to insert.
+
+Lets a table derive columns that depend on what is already stored (e.g. the audit hash chain,
+computed under a lock) without the writer knowing about it. Must be idempotent on replay.
+"""
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class LogWriter:
         spool_dir: folder for ``spool.jsonl`` (created on demand).
         config: queue size, batch size and timing.
         on_spool: called with the number of rows spooled (for metrics).
+        hooks: per-table :data:`InsertHook` run in the inserting transaction.
     """
 
     def __init__(
@@ -64,6 +73,7 @@ class LogWriter:
         config: WriterConfig | None = None,
         *,
         on_spool: Callable[[int], None] | None = None,
+        hooks: Mapping[str, InsertHook] | None = None,
     ) -> None:
         self.store = store
         self.config = config or WriterConfig()
@@ -75,6 +85,7 @@ class LogWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_spool = on_spool
+        self._hooks: dict[str, InsertHook] = dict(hooks or {})
         self._last_retry = 0.0
         self.written = 0
         self.spooled = 0
@@ -157,6 +168,10 @@ class LogWriter:
         with self.store.session() as session:
             for name, values in by_table.items():
                 table = self._tables[name]
+                if name in self._hooks:
+                    values = self._hooks[name](session, values)
+                    if not values:
+                        continue
                 if dialect == "postgresql":
                     stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
                 elif dialect == "sqlite":

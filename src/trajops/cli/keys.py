@@ -1,0 +1,143 @@
+"""``trajops keys``: create, list, revoke and rotate API keys (only their hashes are stored)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from trajops.cli._common import console, load_settings
+from trajops.errors import ServiceUnavailable
+from trajops.security._time import parse_future
+from trajops.security.audit import AuditRecord, append_audit
+from trajops.security.keys import ApiKeys, KeyInfo
+from trajops.settings import Settings
+from trajops.store.db import Store
+
+app = typer.Typer(no_args_is_help=True, help="Create, list, revoke and rotate API keys.")
+
+
+@contextmanager
+def opened_store(settings: Settings) -> Iterator[Store]:
+    """The operational store for one CLI command; database errors become ServiceUnavailable."""
+    settings.ensure_home()
+    store = Store(settings.resolved_database_url)
+    try:
+        yield store
+    except SQLAlchemyError as exc:
+        raise ServiceUnavailable(
+            f"operational store unreachable: {exc.__class__.__name__}"
+        ) from None
+    finally:
+        store.dispose()
+
+
+def _audit(store: Store, event: str, details: dict[str, object]) -> None:
+    append_audit(
+        store,
+        [
+            AuditRecord(
+                route=f"trajops {event.replace('.', ' ')}",
+                method="CLI",
+                status=0,
+                event=event,
+                details=details,
+            )
+        ],
+    )
+
+
+def _print_new(info: KeyInfo, token: str, verb: str) -> None:
+    expires = info.expires_at.isoformat() if info.expires_at else "never"
+    typer.echo(
+        f"{verb} API key {info.id} ({info.name}); scopes: {','.join(sorted(info.scopes))}; expires: {expires}"
+    )
+    typer.echo("Store the key now: it is shown only once and cannot be recovered.")
+    typer.echo(token)
+
+
+@app.command("create")
+def create(
+    name: Annotated[
+        str, typer.Option("--name", help="Who or what uses the key (e.g. a service name).")
+    ],
+    scopes: Annotated[
+        str, typer.Option("--scopes", help="Comma-separated scopes: predict, feedback, admin.")
+    ] = "predict",
+    expires: Annotated[
+        str | None,
+        typer.Option("--expires", help="Lifetime (30d, 12h) or ISO date; default: never."),
+    ] = None,
+) -> None:
+    """Create a key and print it once, alone on the last line of stdout."""
+    settings = load_settings()
+    expires_at = parse_future(expires, field="expires") if expires else None
+    with opened_store(settings) as store:
+        info, token = ApiKeys.from_settings(settings, store).create_key(
+            name=name, scopes=scopes, expires_at=expires_at
+        )
+        _audit(store, "keys.create", {"key_id": info.id, "scopes": sorted(info.scopes)})
+    _print_new(info, token, "created")
+
+
+@app.command("list")
+def list_cmd(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON array instead of a table.")
+    ] = False,
+    active: Annotated[bool, typer.Option("--active", help="Hide revoked keys.")] = False,
+) -> None:
+    """List keys: id, name, scopes, status and dates (never the key itself)."""
+    settings = load_settings()
+    with opened_store(settings) as store:
+        keys = ApiKeys.from_settings(settings, store).list_keys(include_revoked=not active)
+    if as_json:
+        typer.echo(json.dumps([k.to_dict() for k in keys], indent=2))
+        return
+    table = Table("id", "name", "scopes", "status", "created", "expires", "last used")
+    for k in keys:
+        d = k.to_dict()
+        table.add_row(
+            d["id"], d["name"], ",".join(d["scopes"]), d["status"],
+            (d["created_at"] or "")[:19], (d["expires_at"] or "never")[:19], (d["last_used_at"] or "-")[:19],
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command("revoke")
+def revoke(key_id: Annotated[str, typer.Argument(help="Id of the key to revoke.")]) -> None:
+    """Revoke a key: refused at once by this process, within the cache time by running servers."""
+    settings = load_settings()
+    with opened_store(settings) as store:
+        info = ApiKeys.from_settings(settings, store).revoke_key(key_id)
+        _audit(store, "keys.revoke", {"key_id": info.id})
+    typer.echo(
+        f"revoked API key {info.id} ({info.name}); running servers refuse it within {settings.api_key_cache_s:g} s"
+    )
+
+
+@app.command("rotate")
+def rotate(
+    key_id: Annotated[str, typer.Argument(help="Id of the key to replace.")],
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            "--expires", help="Lifetime of the new key (30d) or ISO date; default: as the old one."
+        ),
+    ] = None,
+) -> None:
+    """Replace a key by a new one with the same name and scopes; the old key is revoked."""
+    settings = load_settings()
+    expires_at = parse_future(expires, field="expires") if expires else None
+    with opened_store(settings) as store:
+        info, token = ApiKeys.from_settings(settings, store).rotate_key(
+            key_id, expires_at=expires_at
+        )
+        _audit(store, "keys.rotate", {"key_id": key_id, "replaced_by": info.id})
+    typer.echo(f"revoked API key {key_id}")
+    _print_new(info, token, "created")

@@ -1,0 +1,334 @@
+"""API keys: high-entropy tokens of which only a peppered HMAC is stored.
+
+A token reads ``tjo_<id>_<secret>``: ``id`` (12 hex characters) is the public key id used for
+lookup, logs and the audit trail; ``secret`` is ``secrets.token_urlsafe(32)`` (256 bits). The
+store keeps ``HMAC-SHA256(pepper, token)`` only; the pepper is a server-side secret
+(``TRAJOPS_API_KEY_PEPPER``, else a random file under ``home``), so a stolen database alone
+cannot be used to test guesses. Hashes are compared with :func:`hmac.compare_digest`.
+
+Verified keys are cached in-process for ``cache_ttl_s`` (5 s by default): authentication costs
+one HMAC and a dict lookup on the hot path, and a revocation made elsewhere (CLI, another
+replica) takes effect within that time; a revocation through the same :class:`ApiKeys` is
+immediate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from trajops.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDenied,
+    ServiceUnavailable,
+    ValidationError,
+)
+from trajops.security._time import utc, utcnow
+from trajops.security.policy import Scope, has_scope, parse_scopes
+from trajops.settings import Settings
+from trajops.store.db import Store
+from trajops.store.models import ApiKey
+
+TOKEN_PREFIX = "tjo"
+PEPPER_FILE = "api_key.pepper"
+_TOKEN = re.compile(r"^tjo_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+_DUMMY_HASH = "0" * 64
+_CACHE_MAX = 10_000
+
+
+def load_or_create_pepper(settings: Settings) -> bytes:
+    """The pepper: ``TRAJOPS_API_KEY_PEPPER`` or a random secret kept (mode 0600) under ``home``.
+
+    Replicas that share a store must share the pepper: set it explicitly in production.
+    """
+    if settings.api_key_pepper is not None:
+        return settings.api_key_pepper.get_secret_value().encode()
+    path: Path = settings.ensure_home() / PEPPER_FILE
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        os.replace(tmp, path)
+    return path.read_text().strip().encode()
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What is known about a key (never the token)."""
+
+    id: str
+    name: str
+    scopes: frozenset[Scope]
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+    replaced_by: str | None = None
+
+    def status(self, now: datetime | None = None) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (now or utcnow()):
+            return "expired"
+        return "active"
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scopes": sorted(s.value for s in self.scopes),
+            "status": self.status(),
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+            "revoked_at": iso(self.revoked_at),
+            "last_used_at": iso(self.last_used_at),
+            "replaced_by": self.replaced_by,
+        }
+
+
+def _info(row: ApiKey) -> KeyInfo:
+    return KeyInfo(
+        id=row.id,
+        name=row.name,
+        scopes=parse_scopes(row.scopes),
+        created_at=utc(row.created_at),
+        expires_at=utc(row.expires_at) if row.expires_at else None,
+        revoked_at=utc(row.revoked_at) if row.revoked_at else None,
+        last_used_at=utc(row.last_used_at) if row.last_used_at else None,
+        replaced_by=row.replaced_by,
+    )
+
+
+def authorize(key: KeyInfo, scope: Scope | None) -> None:
+    """Raise :class:`PermissionDenied` unless ``key`` grants ``scope`` (admin grants all)."""
+    if not has_scope(key.scopes, scope):
+        granted = ",".join(sorted(s.value for s in key.scopes))
+        raise PermissionDenied(
+            f"API key {key.id} lacks the {scope} scope (it has: {granted})",
+            details=[{"loc": ["scope"], "msg": f"requires {scope}"}],
+        )
+
+
+class ApiKeys:
+    """Create, list, revoke, rotate and authenticate API keys stored in ``store``.
+
+    Args:
+        store: the operational store (table ``api_keys``).
+        pepper: server-side secret of at least 16 bytes (:func:`load_or_create_pepper`).
+        cache_ttl_s: seconds a verified key is trusted without a database lookup (0: never).
+        clock: monotonic clock, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        pepper: bytes,
+        cache_ttl_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if len(pepper) < 16:
+            raise ValueError("API key pepper must be at least 16 bytes")
+        self.store = store
+        self._pepper = pepper
+        self.cache_ttl_s = cache_ttl_s
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, KeyInfo]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store) -> ApiKeys:
+        return cls(
+            store, pepper=load_or_create_pepper(settings), cache_ttl_s=settings.api_key_cache_s
+        )
+
+    def _digest(self, token: str) -> str:
+        return hmac.new(self._pepper, token.encode(), hashlib.sha256).hexdigest()
+
+    # --- management -------------------------------------------------------------------
+    def create_key(
+        self, *, name: str, scopes: Iterable[str] | str, expires_at: datetime | None = None
+    ) -> tuple[KeyInfo, str]:
+        """A new key; returns its info and the token, which is shown once and never stored."""
+        if not name.strip():
+            raise ValidationError(
+                "a key needs a non-empty name", details=[{"loc": ["name"], "msg": "empty"}]
+            )
+        granted = parse_scopes(scopes)
+        key_id = secrets.token_hex(6)
+        token = f"{TOKEN_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+        row = ApiKey(
+            id=key_id,
+            name=name.strip(),
+            key_hash=self._digest(token),
+            scopes=",".join(sorted(s.value for s in granted)),
+            created_at=utcnow(),
+            expires_at=utc(expires_at) if expires_at else None,
+        )
+        with self.store.session() as session:
+            session.add(row)
+        return _info(row), token
+
+    def get_key(self, key_id: str) -> KeyInfo:
+        with self.store.session() as session:
+            row = session.get(ApiKey, key_id)
+            if row is None:
+                raise NotFoundError(
+                    f"no API key with id {key_id!r}",
+                    details=[{"loc": ["key_id"], "msg": "unknown"}],
+                )
+            return _info(row)
+
+    def list_keys(self, *, include_revoked: bool = True) -> list[KeyInfo]:
+        """Every key, oldest first."""
+        with self.store.session() as session:
+            stmt = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+            if not include_revoked:
+                stmt = stmt.where(ApiKey.revoked_at.is_(None))
+            return [_info(r) for r in session.scalars(stmt)]
+
+    def revoke_key(self, key_id: str) -> KeyInfo:
+        """Revoke a key (idempotent); effective at once here, within ``cache_ttl_s`` elsewhere."""
+        with self.store.session() as session:
+            row = session.get(ApiKey, key_id)
+            if row is None:
+                raise NotFoundError(
+                    f"no API key with id {key_id!r}",
+                    details=[{"loc": ["key_id"], "msg": "unknown"}],
+                )
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+            info = _info(row)
+        self._forget(key_id)
+        return info
+
+    def rotate_key(self, key_id: str, *, expires_at: datetime | None = None) -> tuple[KeyInfo, str]:
+        """Replace a key: a new token with the same name and scopes; the old key is revoked.
+
+        The new key expires at ``expires_at`` or, when the old key had an expiry, after the same
+        lifetime from now.
+
+        Raises:
+            NotFoundError: unknown id. ConflictError: the key is already revoked.
+        """
+        old = self.get_key(key_id)
+        if old.revoked_at is not None:
+            raise ConflictError(
+                f"API key {key_id} is revoked and cannot be rotated; create a new key",
+                details=[{"loc": ["key_id"], "msg": "revoked"}],
+            )
+        if expires_at is None and old.expires_at is not None:
+            expires_at = utcnow() + (old.expires_at - old.created_at)
+        new, token = self.create_key(name=old.name, scopes=old.scopes, expires_at=expires_at)
+        with self.store.session() as session:
+            row = session.get(ApiKey, key_id)
+            assert row is not None
+            row.revoked_at = utcnow()
+            row.replaced_by = new.id
+        self._forget(key_id)
+        return new, token
+
+    # --- hot path ---------------------------------------------------------------------
+    def authenticate(self, token: str | None) -> KeyInfo:
+        """The key behind ``token``.
+
+        Raises:
+            AuthenticationError: missing, malformed, unknown, expired or revoked key.
+        """
+        if not token:
+            raise AuthenticationError(
+                "missing API key: send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'",
+                details=[{"loc": ["header", "X-API-Key"], "msg": "missing"}],
+            )
+        token = token.strip()
+        match = _TOKEN.match(token)
+        if match is None:
+            raise AuthenticationError(
+                "invalid API key", details=[{"loc": ["header", "X-API-Key"], "msg": "malformed"}]
+            )
+        digest = self._digest(token)
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return self._check_live(cached[1])
+        try:
+            info = self._lookup(match.group(1), digest)
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable(
+                f"cannot verify the API key: operational store unreachable ({exc.__class__.__name__})"
+            ) from None
+        if self.cache_ttl_s > 0:
+            with self._lock:
+                self._cache[digest] = (now + self.cache_ttl_s, info)
+                self._cache.move_to_end(digest)
+                while len(self._cache) > _CACHE_MAX:
+                    self._cache.popitem(last=False)
+        return info
+
+    def _lookup(self, key_id: str, digest: str) -> KeyInfo:
+        with self.store.session() as session:
+            row = session.get(ApiKey, key_id)
+            stored = row.key_hash if row is not None else _DUMMY_HASH
+            # Constant time whether or not the id exists, so timing reveals nothing.
+            if not hmac.compare_digest(stored, digest) or row is None:
+                raise AuthenticationError(
+                    "invalid API key",
+                    details=[{"loc": ["header", "X-API-Key"], "msg": "unknown key"}],
+                )
+            info = self._check_live(_info(row))
+            row.last_used_at = utcnow()
+        return info
+
+    @staticmethod
+    def _check_live(info: KeyInfo) -> KeyInfo:
+        status = info.status()
+        if status == "revoked":
+            raise AuthenticationError(
+                f"API key {info.id} was revoked",
+                details=[{"loc": ["header", "X-API-Key"], "msg": "revoked"}],
+            )
+        if status == "expired":
+            assert info.expires_at is not None
+            raise AuthenticationError(
+                f"API key {info.id} expired at {info.expires_at.isoformat()}",
+                details=[{"loc": ["header", "X-API-Key"], "msg": "expired"}],
+            )
+        return info
+
+    def _forget(self, key_id: str) -> None:
+        with self._lock:
+            for digest in [d for d, (_, i) in self._cache.items() if i.id == key_id]:
+                del self._cache[digest]
+
+
+def token_from_headers(headers: Any) -> str | None:
+    """The key from ``X-API-Key`` or ``Authorization: Bearer`` (any mapping with ``.get``)."""
+    key = headers.get("x-api-key")
+    if key:
+        return str(key)
+    auth = headers.get("authorization")
+    if auth and str(auth).lower().startswith("bearer "):
+        return str(auth)[7:].strip() or None
+    return None
