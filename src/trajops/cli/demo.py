@@ -1,6 +1,121 @@
-"""Placeholder: filled by its owner."""
+"""``trajops demo``: the whole job on embedded defaults in about a minute.
+
+Simulate crowds, train the three forecasters (briefly), register them, promote the best to
+``champion`` and the runner-up to ``challenger`` through the gate, print the registry, then
+serve the champion (unless ``--no-serve``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from trajops.cli._common import console, load_settings
+from trajops.cli.models_cmd import versions_table
+from trajops.cli.train import quiet_mlflow, results_table, step_progress
+from trajops.errors import PromotionRefused
+from trajops.models import MODEL_NAMES
+from trajops.settings import Settings
+
+if TYPE_CHECKING:  # MLflow and the models load lazily: `trajops --help` stays fast
+    from trajops.registry.adapter import Registry
+    from trajops.tracking.training import TrainResult
+
+DEMO_EXPERIMENT = "trajops-demo"
 
 
-def demo() -> None:
-    """Not built yet."""
-    raise SystemExit("not built yet")
+def _promote(registry: Registry, settings: Settings, result: TrainResult, alias: str) -> None:
+    from trajops.registry.promotion import promote
+
+    assert result.version is not None
+    try:
+        outcome = promote(
+            registry,
+            version=result.version,
+            alias=alias,
+            tolerance=settings.promotion_tolerance,
+            reason=f"trajops demo: {result.model} ranked by test ADE",
+        )
+    except PromotionRefused as exc:
+        # A champion from an earlier demo may be better on the gate's set: keep it.
+        console.print(f"[yellow]{alias} not moved:[/yellow] {exc.message}", highlight=False)
+        return
+    if outcome.changed:
+        console.print(f"{alias} -> v{outcome.version} ({result.model})")
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    epochs: int,
+    seed: int,
+    scenes: int,
+    agents: int,
+    steps: int,
+) -> list[TrainResult]:
+    """Train, register and promote the demo models; returns the trainings, best first."""
+    from trajops.data.simulator import SimulationConfig
+    from trajops.registry.adapter import Registry
+    from trajops.tracking.datasets import simulated_splits
+    from trajops.tracking.training import STEPS, TrainSpec, train_run
+
+    splits = simulated_splits(
+        SimulationConfig(n_scenes=scenes, n_agents=agents, n_steps=steps, seed=seed)
+    )
+    console.print(
+        f"simulated {splits.train['agent_id'].nunique() + splits.test['agent_id'].nunique()} "
+        f"agents in {scenes} scenes; tracking to {settings.resolved_tracking_uri}"
+    )
+    results = []
+    for name in MODEL_NAMES:
+        spec = TrainSpec(
+            model=name,
+            epochs=epochs if name == "neural" else None,
+            seed=seed,
+            experiment=DEMO_EXPERIMENT,
+            register=True,
+            run_name=f"demo-{name}",
+        )
+        with step_progress(len(STEPS), label=name) as on_step:
+            results.append(train_run(settings, spec, splits, on_step=on_step))
+    ranked = sorted(results, key=lambda r: r.metrics["test_ade"])
+    console.print(results_table(ranked, title="demo trainings (best first)"))
+    registry = Registry.from_settings(settings)
+    _promote(registry, settings, ranked[0], "champion")
+    if len(ranked) > 1:
+        _promote(registry, settings, ranked[1], "challenger")
+    console.print(versions_table(registry.list_versions(), title=f"registry: {registry.name}"))
+    return ranked
+
+
+def demo(
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the champion afterwards.")
+    ] = True,
+    epochs: Annotated[int, typer.Option(help="Epochs of the neural model.")] = 8,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: TRAJOPS_SEED).")] = None,
+    scenes: Annotated[int, typer.Option(help="Simulated scenes (split by scene).")] = 5,
+    agents: Annotated[int, typer.Option(help="Simulated agents per scene.")] = 16,
+    steps: Annotated[int, typer.Option(help="Simulated steps per scene.")] = 150,
+) -> None:
+    """Simulate, train cv/linear/neural, register, promote champion + challenger, serve."""
+    quiet_mlflow()
+    settings = load_settings()
+    run_demo(
+        settings,
+        epochs=epochs,
+        seed=settings.seed if seed is None else seed,
+        scenes=scenes,
+        agents=agents,
+        steps=steps,
+    )
+    if not serve:
+        return
+    from trajops.serving.server import run_server
+
+    console.print(
+        f"serving the champion on http://{settings.host}:{settings.port} "
+        "(POST /v1/predict, docs at /docs); Ctrl-C stops"
+    )
+    run_server(settings)

@@ -23,7 +23,9 @@ app.add_typer(data.app, name="data", help="Simulate, validate and describe traje
 app.add_typer(models_cmd.app, name="models", help="The model registry: list, promote, roll back.")
 app.add_typer(keys_cmd.app, name="keys", help="Create, list, revoke and rotate API keys.")
 app.add_typer(audit_cmd.app, name="audit", help="Verify and export the hash-chained audit trail.")
-app.add_typer(privacy_cmd.app, name="privacy", help="Retention purge, erasure and export of a subject's data.")
+app.add_typer(
+    privacy_cmd.app, name="privacy", help="Retention purge, erasure and export of a subject's data."
+)
 app.command("evaluate")(evaluate.evaluate)
 app.command("train")(train.train)
 app.command("demo")(demo.demo)

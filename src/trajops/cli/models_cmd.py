@@ -1,5 +1,191 @@
-"""Placeholder: filled by its owner."""
+"""``trajops models``: the registry — list, show, promote (gated), roll back, history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True)
+from trajops.cli._common import console, load_settings
+from trajops.cli.train import quiet_mlflow
+
+if TYPE_CHECKING:  # MLflow loads lazily: `trajops --help` stays fast
+    from trajops.registry.adapter import ModelVersionInfo, Registry
+    from trajops.registry.history import AliasEvent
+
+app = typer.Typer(no_args_is_help=True, help="The model registry: list, promote, roll back.")
+
+AliasOpt = Annotated[str, typer.Option("--alias", "-a", help="champion or challenger.")]
+ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why; kept in the history.")]
+ActorOpt = Annotated[
+    str | None, typer.Option("--actor", help="Who (default: TRAJOPS_ACTOR or the OS user).")
+]
+
+
+def _registry() -> Registry:
+    from trajops.registry.adapter import Registry
+
+    quiet_mlflow()
+    return Registry.from_settings(load_settings())
+
+
+def versions_table(versions: list[ModelVersionInfo], *, title: str) -> Table:
+    """Versions with aliases, model type, headline metrics and run id."""
+    table = Table(title=title)
+    for col in ("version", "aliases", "model", "test ADE", "test FDE", "run id", "created"):
+        table.add_column(col, overflow="fold")
+    for v in versions:
+        m = v.metrics
+        table.add_row(
+            str(v.version),
+            ", ".join(v.aliases) or "-",
+            v.tags.get("model", "?"),
+            f"{m['test_ade']:.3f}" if "test_ade" in m else "-",
+            f"{m['test_fde']:.3f}" if "test_fde" in m else "-",
+            v.run_id or "-",
+            v.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    return table
+
+
+def _event_row(e: AliasEvent) -> tuple[str, ...]:
+    def fmt(v: int | None) -> str:
+        return "-" if v is None else f"v{v}"
+
+    action = e.action + (" (forced)" if e.forced else "")
+    return (e.at, e.alias, action, fmt(e.from_version), fmt(e.to_version), e.actor, e.reason)
+
+
+def history_table(events: list[AliasEvent], *, title: str) -> Table:
+    """Alias moves, oldest first."""
+    table = Table(title=title)
+    for col in ("when (UTC)", "alias", "action", "from", "to", "who", "reason"):
+        table.add_column(col)
+    for e in events:
+        table.add_row(*_event_row(e))
+    return table
+
+
+@app.command("list")
+def list_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Every registered version with its aliases, run id and metrics."""
+    registry = _registry()
+    versions = registry.list_versions()
+    if as_json:
+        payload = {
+            "name": registry.name,
+            "aliases": registry.aliases(),
+            "versions": [v.to_dict() for v in versions],
+        }
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    if not versions:
+        console.print(f"no versions of {registry.name!r} yet; run `trajops train --register`")
+        return
+    console.print(versions_table(versions, title=registry.name))
+
+
+@app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="Version number (3, v3) or alias (champion).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One version: aliases, run, lineage tags, metrics and URI."""
+    registry = _registry()
+    version = registry.resolve(ref)
+    data = {**version.to_dict(), "uri": version.uri}
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table(title=f"{registry.name} v{version.version}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key in ("aliases", "run_id", "source", "status", "created_at", "uri"):
+        value = data[key]
+        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    for key, value in sorted(version.tags.items()):
+        table.add_row(f"tag {key}", value)
+    console.print(table)
+
+
+@app.command("promote")
+def promote_cmd(
+    ref: Annotated[str, typer.Argument(help="Version (3, v3) or alias to promote.")],
+    alias: AliasOpt = "champion",
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if a check fails (recorded).")
+    ] = False,
+    reason: ReasonOpt = "",
+    actor: ActorOpt = None,
+    eval_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Tracks file/folder for the accuracy check (default: a fixed simulated set)."
+        ),
+    ] = None,
+) -> None:
+    """Move an alias to a version after the gate: loads, smoke prediction, not worse than champion."""
+    from trajops.registry.adapter import Registry
+    from trajops.registry.promotion import promote
+
+    settings = load_settings()
+    quiet_mlflow()
+    registry = Registry.from_settings(settings)
+    result = promote(
+        registry,
+        version=ref,
+        alias=alias,
+        tolerance=settings.promotion_tolerance,
+        force=force,
+        reason=reason,
+        actor=actor,
+        eval_data=eval_data,
+    )
+    if not result.changed:
+        console.print(f"v{result.version} already is {alias}; nothing changed")
+        return
+    for check in result.checks:
+        mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
+        console.print(f"  {mark} {check.name}: {check.message}", highlight=False)
+    before = f"v{result.previous}" if result.previous is not None else "unset"
+    forced = " [yellow](forced)[/yellow]" if force else ""
+    console.print(f"{alias}: {before} -> [bold]v{result.version}[/bold]{forced}")
+
+
+@app.command("rollback")
+def rollback_cmd(
+    alias: AliasOpt = "champion", reason: ReasonOpt = "", actor: ActorOpt = None
+) -> None:
+    """Point an alias back at the version it held before (per the recorded history)."""
+    from trajops.registry.promotion import rollback
+
+    registry = _registry()
+    result = rollback(registry, alias=alias, reason=reason, actor=actor)
+    console.print(f"{alias}: v{result.previous} -> [bold]v{result.version}[/bold] (rolled back)")
+
+
+@app.command("history")
+def history_cmd(
+    alias: Annotated[
+        str | None, typer.Option("--alias", "-a", help="Only this alias's moves.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Every alias move: when, who, from which version to which, and why."""
+    from trajops.registry.history import read_history
+
+    registry = _registry()
+    events = read_history(registry, alias)
+    if as_json:
+        for e in events:
+            typer.echo(json.dumps(e.to_dict()))
+        return
+    if not events:
+        console.print("no alias moves recorded yet")
+        return
+    console.print(history_table(events, title=f"{registry.name} alias history"))

@@ -1,6 +1,199 @@
-"""Placeholder: filled by its owner."""
+"""``trajops train``: one tracked MLflow run per training (nested runs per fold with ``--loso``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from trajops.cli._common import console, load_settings
+from trajops.errors import ValidationError
+from trajops.settings import Settings
+
+if TYPE_CHECKING:  # MLflow and the models load lazily: `trajops --help` stays fast
+    from trajops.tracking.training import OnStep, TrainResult, TrainSpec
+
+SIM_SCENES = 6
+SIM_AGENTS = 16
+SIM_STEPS = 160
 
 
-def train() -> None:
-    """Not built yet."""
-    raise SystemExit("not built yet")
+def quiet_mlflow() -> None:
+    """Keep MLflow's chatter (table migrations, artifact download bars) out of the CLI output."""
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+@contextmanager
+def step_progress(total: int, *, label: str) -> Iterator[OnStep]:
+    """A rich progress bar over the training steps; yields the ``on_step`` callback."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.fields[label]}[/bold] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("starting", total=total, label=label)
+        started = [False]
+
+        def on_step(name: str) -> None:
+            if started[0]:
+                progress.advance(task)
+            started[0] = True
+            progress.update(task, description=name)
+
+        yield on_step
+        progress.update(task, completed=total, description="done")
+
+
+def results_table(results: list[TrainResult], *, title: str) -> Table:
+    """Run id, version and headline test metrics of each training."""
+    table = Table(title=title)
+    for col in ("model", "fold", "run id", "version", "test ADE", "test FDE", "minADE20"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        table.add_row(
+            r.model,
+            r.fold or "-",
+            r.run_id,
+            str(r.version) if r.version is not None else "-",
+            f"{r.metrics.get('test_ade', float('nan')):.3f}",
+            f"{r.metrics.get('test_fde', float('nan')):.3f}",
+            f"{r.metrics.get('test_min_ade_20', float('nan')):.3f}",
+        )
+    return table
+
+
+def _check_sources(data: Path | None, simulate: bool, fold: str | None, loso: bool) -> None:
+    if (data is None) == (not simulate):
+        raise ValidationError(
+            "give exactly one of --data PATH or --simulate",
+            details=[{"loc": ["data"], "msg": "exactly one of --data / --simulate"}],
+        )
+    if fold and loso:
+        raise ValidationError("--fold and --loso exclude each other")
+    if (fold or loso) and data is None:
+        raise ValidationError("--fold / --loso need --data pointing at an ETH/UCY root")
+
+
+def run_training(
+    settings: Settings,
+    spec: TrainSpec,
+    *,
+    data: Path | None,
+    simulate: bool,
+    fold: str | None = None,
+    loso: bool = False,
+    sim_scenes: int = SIM_SCENES,
+    sim_agents: int = SIM_AGENTS,
+    sim_steps: int = SIM_STEPS,
+) -> list[TrainResult]:
+    """Resolve the data source and train (once, or per fold with ``loso``), with progress."""
+    from trajops.data.readers import list_folds
+    from trajops.data.simulator import SimulationConfig
+    from trajops.tracking import datasets
+    from trajops.tracking.training import STEPS, build_model, train_loso, train_run
+
+    _check_sources(data, simulate, fold, loso)
+    build_model(spec, settings)  # an unknown model or bad hyper-parameter fails before any work
+    steps = len(STEPS) if spec.register else len(STEPS) - 1
+    if data is not None and datasets.is_eth_ucy_root(data):
+        if not (fold or loso):
+            raise ValidationError(
+                f"{data} is an ETH/UCY root: choose a fold with --fold SCENE or run --loso",
+                details=[{"loc": ["fold"], "msg": "required for an ETH/UCY root"}],
+            )
+        folds = [fold] if fold else list_folds(data)
+        splits = [datasets.eth_ucy_splits(data, f) for f in folds]
+        if loso:
+            with step_progress(steps * len(splits), label=f"{spec.model} loso") as on_step:
+                parent, results = train_loso(settings, spec, splits, on_step=on_step)
+            console.print(f"parent run [bold]{parent}[/bold]")
+            return results
+        only = splits[0]
+    elif data is not None:
+        if fold or loso:
+            raise ValidationError(f"{data} is not an ETH/UCY root; --fold / --loso need one")
+        only = datasets.path_splits(data, seed=spec.seed)
+    else:
+        config = SimulationConfig(
+            n_scenes=sim_scenes, n_agents=sim_agents, n_steps=sim_steps, seed=spec.seed
+        )
+        only = datasets.simulated_splits(config)
+    with step_progress(steps, label=spec.model) as on_step:
+        return [train_run(settings, spec, only, on_step=on_step)]
+
+
+def train(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Forecaster: cv, linear or neural.")
+    ] = "linear",
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="Tracks file/folder, or an ETH/UCY root (with --fold / --loso)."
+        ),
+    ] = None,
+    fold: Annotated[
+        str | None, typer.Option("--fold", help="ETH/UCY fold (held-out scene).")
+    ] = None,
+    loso: Annotated[
+        bool, typer.Option("--loso", help="Every ETH/UCY fold, one nested run each.")
+    ] = False,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Train on simulated crowds.")
+    ] = False,
+    sim_scenes: Annotated[
+        int, typer.Option(help="Simulated scenes (split by scene).")
+    ] = SIM_SCENES,
+    sim_agents: Annotated[int, typer.Option(help="Simulated agents per scene.")] = SIM_AGENTS,
+    sim_steps: Annotated[int, typer.Option(help="Simulated steps per scene.")] = SIM_STEPS,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment (default: TRAJOPS_EXPERIMENT_NAME).")
+    ] = None,
+    register: Annotated[
+        bool, typer.Option("--register", help="Register the model after a successful run.")
+    ] = False,
+    epochs: Annotated[int | None, typer.Option(help="Epochs of the neural model.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: TRAJOPS_SEED).")] = None,
+) -> None:
+    """Train a forecaster and track it in MLflow: params, metrics, plots, lineage, model card."""
+    from trajops.tracking.training import TrainSpec
+
+    quiet_mlflow()
+    settings = load_settings()
+    spec = TrainSpec(
+        model=model,
+        epochs=epochs,
+        seed=settings.seed if seed is None else seed,
+        experiment=experiment,
+        register=register,
+    )
+    results = run_training(
+        settings,
+        spec,
+        data=data,
+        simulate=simulate,
+        fold=fold,
+        loso=loso,
+        sim_scenes=sim_scenes,
+        sim_agents=sim_agents,
+        sim_steps=sim_steps,
+    )
+    console.print(results_table(results, title=f"trained on {settings.resolved_tracking_uri}"))
+    for r in results:
+        if r.version is not None:
+            console.print(
+                f"registered [bold]{settings.model_name}[/bold] v{r.version}; "
+                f"promote it with `trajops models promote {r.version}`"
+            )

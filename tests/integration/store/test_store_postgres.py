@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
-
 from tests._support.services import private_postgres, shared_pg_available, temp_database
+
 from trajops.errors import ConflictError, NotFoundError
 from trajops.monitoring.accuracy import online_performance, record_feedback
 from trajops.store import LogWriter, PredictionRecord, Store
@@ -17,7 +17,9 @@ from trajops.store.writer import WriterConfig
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not shared_pg_available(), reason="PostgreSQL at 127.0.0.1:5432 is not running"),
+    pytest.mark.skipif(
+        not shared_pg_available(), reason="PostgreSQL at 127.0.0.1:5432 is not running"
+    ),
 ]
 
 
@@ -50,7 +52,12 @@ def test_migrations_create_every_table() -> None:
     with temp_database() as url:
         store = Store(url)
         with store.engine.connect() as conn:
-            tables = {r[0] for r in conn.execute(text("select tablename from pg_tables where schemaname='public'"))}
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    text("select tablename from pg_tables where schemaname='public'")
+                )
+            }
         assert {"predictions", "feedback", "drift_reports", "alerts", "alembic_version"} <= tables
         Store(url)  # a second migration run is a no-op
         store.dispose()
@@ -65,7 +72,10 @@ def test_writer_feedback_and_performance(tmp_path: Path) -> None:
         writer.close()
         assert _count(store) == 300
         score = record_feedback(
-            store, request_id="r7", agent_key="a7", positions=[[0.0, 8.0 + t + 0.3] for t in range(6)]
+            store,
+            request_id="r7",
+            agent_key="a7",
+            positions=[[0.0, 8.0 + t + 0.3] for t in range(6)],
         )
         assert score.n_steps == 6
         assert score.ade == pytest.approx(0.3)
@@ -75,8 +85,21 @@ def test_writer_feedback_and_performance(tmp_path: Path) -> None:
         with pytest.raises(NotFoundError):
             record_feedback(store, request_id="nope", agent_key="a7", positions=[[0.0, 8.0]])
         perf = online_performance(store, window=timedelta(hours=1))
-        assert perf == [{"model_version": "1", "variant": "default", "n": 1, "ade": pytest.approx(0.3), "fde": pytest.approx(0.3)}]
-        assert online_performance(store, window=timedelta(hours=1), now=datetime.now(UTC) + timedelta(hours=2)) == []
+        assert perf == [
+            {
+                "model_version": "1",
+                "variant": "default",
+                "n": 1,
+                "ade": pytest.approx(0.3),
+                "fde": pytest.approx(0.3),
+            }
+        ]
+        assert (
+            online_performance(
+                store, window=timedelta(hours=1), now=datetime.now(UTC) + timedelta(hours=2)
+            )
+            == []
+        )
         store.dispose()
 
 
@@ -85,7 +108,9 @@ def test_spool_and_replay_with_a_stopped_database(tmp_path: Path) -> None:
     with private_postgres() as pg:
         store = Store(pg.url)
         spool = tmp_path / "spool"
-        writer = LogWriter(store, spool, WriterConfig(flush_interval_s=0.1, retry_interval_s=0.3)).start()
+        writer = LogWriter(
+            store, spool, WriterConfig(flush_interval_s=0.1, retry_interval_s=0.3)
+        ).start()
         writer.submit("predictions", _rows(100, prefix="before"))
         _wait(lambda: writer.written >= 100)
         pg.stop()

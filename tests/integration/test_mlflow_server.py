@@ -1,0 +1,199 @@
+"""Production backend: a real ``mlflow server`` on its own PostgreSQL database, proxied artifacts.
+
+train -> register -> promote (gated) -> refused -> forced -> rollback, all through the server;
+the alias history is read back from PostgreSQL itself; a stopped server is a clear error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from tests._support.services import free_port, shared_pg_available, temp_database
+
+from trajops.errors import PromotionRefused, TrackingUnavailable
+from trajops.registry.adapter import Registry
+from trajops.registry.history import EVENT_TAG_PREFIX, read_history
+from trajops.registry.promotion import EvalSetConfig, promote, rollback
+from trajops.settings import Settings
+from trajops.tracking import artifacts as art
+from trajops.tracking.datasets import DataSplits
+from trajops.tracking.training import TrainSpec, train_run
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not shared_pg_available(), reason="PostgreSQL at 127.0.0.1:5432 is not running"
+    ),
+]
+
+BIN = Path(sys.executable).parent
+START_TIMEOUT_S = 120
+EVAL = EvalSetConfig(n_scenes=1, n_agents=12, n_steps=100)
+
+
+class MlflowServer:
+    """``mlflow server`` in its own process group, stopped for good by :meth:`stop`."""
+
+    def __init__(self, *, db_url: str, artifacts: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.artifacts = artifacts
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "mlflow"),
+                "server",
+                "--backend-store-uri",
+                db_url,
+                "--serve-artifacts",
+                "--artifacts-destination",
+                str(artifacts),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
+        )
+        self.log_path = log
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(
+            f"mlflow server not ready in {START_TIMEOUT_S}s:\n{self.log_path.read_text()[-3000:]}"
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlflowServer, str]]:
+    root = tmp_path_factory.mktemp("mlflow-server")
+    with temp_database("trajops_mlflow") as db_url:
+        srv = MlflowServer(db_url=db_url, artifacts=root / "artifacts", log=root / "server.log")
+        try:
+            srv.wait_ready()
+            yield srv, db_url
+        finally:
+            srv.stop()
+
+
+def test_train_register_promote_rollback_through_the_server(
+    server: tuple[MlflowServer, str],
+    small_splits: DataSplits,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    srv, db_url = server
+    monkeypatch.setenv("TRAJOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRAJOPS_TRACKING_URI", srv.url)
+    settings = Settings()
+    cv = train_run(settings, TrainSpec(model="cv", register=True), small_splits)
+    linear = train_run(settings, TrainSpec(model="linear", register=True), small_splits)
+    assert (cv.version, linear.version) == (1, 2)
+    assert not (tmp_path / "home" / "mlflow.db").exists()  # nothing went to the embedded store
+
+    # Artifacts were proxied by the server into its artifact destination.
+    profiles = list(srv.artifacts.rglob("features.parquet"))
+    assert len(profiles) == 2 and all(p.match(f"*/{art.REFERENCE_PROFILE_PATH}") for p in profiles)
+
+    registry = Registry.from_settings(settings)
+    assert registry.get_version(2).tags["run_id"] == linear.run_id
+    promote(registry, version=2, tolerance=0.02, reason="best ADE", actor="ci", config=EVAL)
+    with pytest.raises(PromotionRefused, match="not_worse"):
+        promote(registry, version=1, tolerance=0.02, config=EVAL)
+    assert registry.aliases() == {"champion": 2}
+    promote(
+        registry, version=1, tolerance=0.02, force=True, reason="drill", actor="ci", config=EVAL
+    )
+    assert rollback(registry, reason="drill over", actor="ci").version == 2
+    assert registry.resolve("champion").version == 2
+
+    # The history lives in the server's PostgreSQL database, readable by any client.
+    fresh = Registry.from_settings(Settings())
+    assert [(e.action, e.to_version, e.forced) for e in read_history(fresh)] == [
+        ("promote", 2, False),
+        ("promote", 1, True),
+        ("rollback", 2, False),
+    ]
+    with psycopg.connect(db_url.replace("postgresql+psycopg", "postgresql")) as conn:
+        rows = conn.execute(
+            "SELECT value FROM registered_model_tags WHERE name = %s AND key LIKE %s ORDER BY key",
+            (settings.model_name, f"{EVENT_TAG_PREFIX}%"),
+        ).fetchall()
+    assert [json.loads(r[0])["reason"] for r in rows] == ["best ADE", "drill", "drill over"]
+
+    # The CLI sees the same registry.
+    env = {**os.environ, "TRAJOPS_TRACKING_URI": srv.url, "TRAJOPS_HOME": str(tmp_path / "home")}
+    listed = subprocess.run(
+        [str(BIN / "trajops"), "models", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    payload = json.loads(listed.stdout)
+    assert payload["aliases"] == {"champion": 2}
+    assert {v["version"]: v["run_id"] for v in payload["versions"]} == {
+        1: cv.run_id,
+        2: linear.run_id,
+    }
+
+
+def test_a_stopped_server_is_a_clear_error_and_changes_nothing(
+    server: tuple[MlflowServer, str], tmp_path: Path
+) -> None:
+    srv, db_url = server
+    srv.stop()
+    settings = Settings(home=tmp_path, tracking_uri=srv.url)
+    with pytest.raises(TrackingUnavailable, match="unreachable"):
+        Registry.from_settings(settings)
+    env = {**os.environ, "TRAJOPS_TRACKING_URI": srv.url, "TRAJOPS_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [str(BIN / "trajops"), "models", "promote", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 3
+    assert "unreachable" in out.stderr and "Traceback" not in out.stderr
+    with psycopg.connect(db_url.replace("postgresql+psycopg", "postgresql")) as conn:
+        alias = conn.execute(
+            "SELECT version FROM registered_model_aliases WHERE alias = 'champion'"
+        ).fetchall()
+    assert alias in ([(2,)], [])  # unchanged (empty when run alone)
