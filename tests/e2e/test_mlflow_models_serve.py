@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import mlflow
 import pytest
-from tests._support.services import free_port
 
+from tests._support.services import free_port
 from trajops.models import ConstantVelocity
 from trajops.models.pyfunc import OUTPUT_COLUMNS, example_obs, log_forecaster, obs_to_frame
 from trajops.registry.adapter import Registry

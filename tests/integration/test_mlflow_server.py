@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from tests._support.services import free_port, shared_pg_available, temp_database
 
+from tests._support.services import free_port, shared_pg_available, temp_database
 from trajops.errors import PromotionRefused, TrackingUnavailable
 from trajops.registry.adapter import Registry
 from trajops.registry.history import EVENT_TAG_PREFIX, read_history

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
-from tests._support.services import private_postgres, shared_pg_available, temp_database
 
+from tests._support.services import private_postgres, shared_pg_available, temp_database
 from trajops.security.audit import AUDIT_HOOKS, AuditRecord, append_audit, audit_rows, verify_chain
 from trajops.store import LogWriter, Store
 from trajops.store.models import AuditEntry

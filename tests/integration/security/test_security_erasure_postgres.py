@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import func, select, text
-from tests._support.services import shared_pg_available, temp_database
 
+from tests._support.services import shared_pg_available, temp_database
 from trajops.monitoring.service import Monitor
 from trajops.privacy.retention import erase_subject, export_subject, purge
 from trajops.security.audit import AuditRecord, append_audit, verify_chain

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from tests._support.services import free_port
 
+from tests._support.services import free_port
 from trajops.security.ratelimit import RateLimit, RedisRateLimiter
 
 SHARED = "redis://127.0.0.1:6379/0"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
-from tests._support.services import private_postgres, shared_pg_available, temp_database
 
+from tests._support.services import private_postgres, shared_pg_available, temp_database
 from trajops.errors import ConflictError, NotFoundError
 from trajops.monitoring.accuracy import online_performance, record_feedback
 from trajops.store import LogWriter, PredictionRecord, Store

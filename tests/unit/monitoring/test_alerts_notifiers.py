@@ -109,7 +109,7 @@ def test_smtp_notifier_delivers_to_a_real_smtp_server() -> None:
     messages: list[Any] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
             messages.append(envelope)
             return "250 OK"
 

@@ -13,8 +13,8 @@ from unittest import mock
 
 import pytest
 from sqlalchemy import select
-from tests._support.services import free_port
 
+from tests._support.services import free_port
 from trajops.errors import (
     AuthenticationError,
     ConflictError,
