@@ -105,6 +105,27 @@ class Settings(BaseSettings):
         description="HMAC key for pseudonymising agent ids. Empty: a random key kept in `home`.",
     )
 
+    # --- drift monitoring -------------------------------------------------------------
+    drift_window_size: int = Field(
+        default=500,
+        ge=50,
+        description="Served inputs per drift window (the calibration's production window size).",
+    )
+    drift_min_inputs: int = Field(
+        default=100, ge=10, description="Fewest served inputs a drift run accepts."
+    )
+    drift_interval_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds between drift runs inside the service (0: only `trajops drift run`).",
+    )
+    drift_persistence_k: int = Field(
+        default=2, ge=1, description="Drifted windows among the last m needed to raise an alert."
+    )
+    drift_persistence_m: int = Field(
+        default=3, ge=1, description="Windows looked at by the drift persistence rule."
+    )
+
     # --- alerts ------------------------------------------------------------------------
     alert_cooldown_s: float = Field(
         default=900.0, ge=0, description="Seconds before a still-firing alert is notified again."

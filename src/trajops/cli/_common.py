@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 from pydantic import ValidationError as PydanticValidationError
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
-from trajops.errors import TrajopsError
+from trajops.errors import ServiceUnavailable, TrajopsError
 from trajops.settings import Settings
+from trajops.store.db import Store
 
 EXIT_USER_ERROR = 2
 """Exit status for a user mistake (bad input, unknown name, refused promotion)."""
@@ -40,3 +44,18 @@ def fail(exc: TrajopsError) -> NoReturn:
         if loc and loc not in exc.message:
             err_console.print(f"  {loc}: {d.get('msg', '')}", highlight=False)
     sys.exit(EXIT_UNAVAILABLE if exc.status_code == 503 else EXIT_USER_ERROR)
+
+
+@contextmanager
+def opened_store(settings: Settings) -> Iterator[Store]:
+    """The operational store for one CLI command; database errors become ServiceUnavailable."""
+    settings.ensure_home()
+    store = Store(settings.resolved_database_url)
+    try:
+        yield store
+    except SQLAlchemyError as exc:
+        raise ServiceUnavailable(
+            f"operational store unreachable: {exc.__class__.__name__}"
+        ) from None
+    finally:
+        store.dispose()

@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from trajops.cli._common import err_console, load_settings
-from trajops.cli.keys import opened_store
+from trajops.cli._common import err_console, load_settings, opened_store
 from trajops.errors import ValidationError
 from trajops.security._time import parse_past
 from trajops.security.audit import export_audit, verify_chain

@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from trajops.cli._common import console, load_settings
-from trajops.errors import ServiceUnavailable
+from trajops.cli._common import console, load_settings, opened_store
 from trajops.security._time import parse_future
 from trajops.security.audit import AuditRecord, append_audit
 from trajops.security.keys import ApiKeys, KeyInfo
-from trajops.settings import Settings
 from trajops.store.db import Store
 
 app = typer.Typer(no_args_is_help=True, help="Create, list, revoke and rotate API keys.")
-
-
-@contextmanager
-def opened_store(settings: Settings) -> Iterator[Store]:
-    """The operational store for one CLI command; database errors become ServiceUnavailable."""
-    settings.ensure_home()
-    store = Store(settings.resolved_database_url)
-    try:
-        yield store
-    except SQLAlchemyError as exc:
-        raise ServiceUnavailable(
-            f"operational store unreachable: {exc.__class__.__name__}"
-        ) from None
-    finally:
-        store.dispose()
 
 
 def _audit(store: Store, event: str, details: dict[str, object]) -> None:

@@ -7,6 +7,7 @@ import typer
 from trajops import __version__
 from trajops.cli import audit as audit_cmd
 from trajops.cli import data, demo, evaluate, models_cmd, serve, train
+from trajops.cli import drift as drift_cmd
 from trajops.cli import keys as keys_cmd
 from trajops.cli import privacy as privacy_cmd
 from trajops.cli._common import fail
@@ -26,6 +27,7 @@ app.add_typer(audit_cmd.app, name="audit", help="Verify and export the hash-chai
 app.add_typer(
     privacy_cmd.app, name="privacy", help="Retention purge, erasure and export of a subject's data."
 )
+app.add_typer(drift_cmd.app, name="drift", help="Input drift of served traffic (Evidently).")
 app.command("evaluate")(evaluate.evaluate)
 app.command("train")(train.train)
 app.command("demo")(demo.demo)

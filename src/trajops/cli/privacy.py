@@ -11,8 +11,7 @@ from typing import Annotated
 import typer
 
 from trajops._duration import parse_duration
-from trajops.cli._common import err_console, load_settings
-from trajops.cli.keys import opened_store
+from trajops.cli._common import err_console, load_settings, opened_store
 from trajops.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from trajops.privacy.retention import erase_subject, export_subject, purge
 

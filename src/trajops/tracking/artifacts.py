@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,17 +24,22 @@ import numpy as np
 import pandas as pd
 
 from trajops import STEP_S, __version__
-from trajops.data.features import kinematic_features
 from trajops.data.windows import WindowSet
 from trajops.evaluation.groups import grouped_rows
 from trajops.evaluation.metrics import ade, fde, min_ade_fde, per_horizon
 from trajops.evaluation.plots import plot_horizon, plot_samples
 from trajops.models.base import Forecaster
+from trajops.monitoring.reference import (
+    PROFILE_PATH,
+    build_reference,
+    load_reference,
+    write_reference,
+)
 from trajops.registry.adapter import Registry
 
 EVALUATION_PATH = "evaluation.json"
 MODEL_CARD_PATH = "model_card.md"
-REFERENCE_PROFILE_PATH = "reference/features.parquet"
+REFERENCE_PROFILE_PATH = PROFILE_PATH
 """Where the reference feature profile lives in a training run (drift monitoring reads it)."""
 TRAJECTORY_PLOT_PATH = "plots/trajectories.png"
 HORIZON_PLOT_PATH = "plots/ade_by_horizon.png"
@@ -141,25 +145,16 @@ def evaluate(
     return report, pred
 
 
-def write_reference_profile(windows: WindowSet, folder: Path) -> Path:
-    """Kinematic features of the training windows as Parquet under ``folder``."""
-    profile = kinematic_features(windows.obs, neighbours=windows.neighbours)
-    path = folder / REFERENCE_PROFILE_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    profile.to_parquet(path, index=False)
-    return path
+def write_reference_profile(
+    tracks: pd.DataFrame, folder: Path, *, window_size: int, seed: int = 0
+) -> list[Path]:
+    """The drift reference of the training tracks (served-style features + calibration)."""
+    return write_reference(build_reference(tracks, window_size=window_size, seed=seed), folder)
 
 
 def load_reference_profile(registry: Registry, ref: str | int) -> pd.DataFrame:
-    """The reference feature profile of a registered version (``champion``, ``3``...).
-
-    It is the Parquet written by :func:`write_reference_profile` into the version's training
-    run; drift monitoring compares served inputs with it.
-    """
-    version = registry.resolve(ref)
-    with tempfile.TemporaryDirectory(prefix="trajops-ref-") as tmp:
-        path = registry.download_run_artifact(version, REFERENCE_PROFILE_PATH, Path(tmp))
-        return pd.read_parquet(path)
+    """The reference feature profile of a registered version (``champion``, ``3``...)."""
+    return load_reference(registry, ref).profile
 
 
 def write_plots(

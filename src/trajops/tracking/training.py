@@ -160,6 +160,7 @@ def _run_body(
     windows: dict[str, WindowSet],
     run_id: str,
     step: OnStep,
+    drift_window_size: int,
 ) -> tuple[dict[str, float], str, str]:
     # Returns the test metrics, the logged model's id and the training data digest.
     step(STEPS[1])
@@ -191,7 +192,9 @@ def _run_body(
             evaluation, folder, extra={"run_id": run_id, "model": spec.model, "data": data}
         )
         art.write_plots(model, windows["test"], pred, folder, seed=spec.seed)
-        art.write_reference_profile(windows["train"], folder)
+        art.write_reference_profile(
+            splits.train, folder, window_size=drift_window_size, seed=spec.seed
+        )
         card = art.model_card(
             model=model, evaluation=evaluation, data=data, run_id=run_id, history=history
         )
@@ -232,7 +235,13 @@ def train_run(
     run_id = run.info.run_id
     try:
         metrics, model_id, digest = _run_body(
-            spec=spec, model=model, splits=splits, windows=windows, run_id=run_id, step=step
+            spec=spec,
+            model=model,
+            splits=splits,
+            windows=windows,
+            run_id=run_id,
+            step=step,
+            drift_window_size=settings.drift_window_size,
         )
     except BaseException as exc:
         mlflow.end_run(status="FAILED")

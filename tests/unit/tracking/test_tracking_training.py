@@ -71,8 +71,10 @@ def test_a_registered_training_run_holds_params_metrics_artifacts_and_lineage(
     assert evaluation["ade"] == pytest.approx(metrics["test_ade"])
     assert len(evaluation["horizon"]) == 12
     profile = pd.read_parquet(local / art.REFERENCE_PROFILE_PATH)
-    assert list(profile.columns) == list(FEATURE_NAMES)
-    assert len(profile) == int(params["data.n_train_windows"])
+    assert list(profile.columns) == ["scene", *FEATURE_NAMES]
+    assert len(profile) >= int(params["data.n_train_windows"])  # every served-style input
+    calibration = json.loads((local / "reference" / "calibration.json").read_text())
+    assert set(calibration["thresholds"]) <= set(FEATURE_NAMES)
     assert (local / art.TRAJECTORY_PLOT_PATH).stat().st_size > 1000
     assert (local / art.HORIZON_PLOT_PATH).read_bytes()[:4] == b"\x89PNG"
     assert "Model card" in (local / art.MODEL_CARD_PATH).read_text()

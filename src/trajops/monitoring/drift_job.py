@@ -1,0 +1,185 @@
+"""One drift run: recent served inputs vs the serving model's reference, stored and alerted on."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from trajops.errors import ServiceUnavailable, ValidationError
+from trajops.monitoring.alerts import AlertManager, Signal
+from trajops.monitoring.drift import DriftDetector, Persistence, features_from_obs, save_html
+from trajops.monitoring.reference import Reference
+from trajops.settings import Settings
+from trajops.store.db import Store
+from trajops.store.models import DriftReport, PredictionRecord
+
+log = logging.getLogger(__name__)
+
+
+def recent_inputs(
+    store: Store, *, window: int | None = None, since: datetime | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The last ``window`` served inputs (or those since ``since``).
+
+    Returns:
+        ``obs (N, T_obs, 2)``, ``step_s (N,)`` and the request id of each input.
+    """
+    stmt = select(PredictionRecord.inputs, PredictionRecord.step_s, PredictionRecord.request_id)
+    if since is not None:
+        stmt = stmt.where(PredictionRecord.created_at >= since)
+    stmt = stmt.order_by(PredictionRecord.id.desc())
+    if window is not None:
+        stmt = stmt.limit(window)
+    try:
+        with store.session() as session:
+            rows = session.execute(stmt).all()
+    except SQLAlchemyError as exc:
+        raise ServiceUnavailable(
+            f"operational store unreachable: {exc.__class__.__name__}"
+        ) from None
+    if not rows:
+        return np.zeros((0, 8, 2)), np.zeros(0), np.zeros(0, dtype=object)
+    obs = np.asarray([r[0] for r in rows], dtype=np.float64)  # (N, T_obs, 2)
+    steps = np.asarray([r[1] for r in rows], dtype=np.float64)  # (N,)
+    requests = np.asarray([r[2] for r in rows], dtype=object)  # (N,)
+    return obs, steps, requests
+
+
+def _persistence(store: Store, settings: Settings, drifted: bool) -> bool:
+    """k-of-m over the stored drift reports plus this one."""
+    with store.session() as session:
+        past = session.execute(
+            select(DriftReport.dataset_drift)
+            .order_by(DriftReport.id.desc())
+            .limit(settings.drift_persistence_m - 1)
+        ).scalars()
+        history = list(reversed(list(past)))
+    rule = Persistence(settings.drift_persistence_k, settings.drift_persistence_m, history)
+    return rule.update(drifted)
+
+
+def run_drift(
+    settings: Settings,
+    store: Store,
+    reference: Reference,
+    *,
+    model_version: str | None,
+    window: int | None = None,
+    since: datetime | None = None,
+    alerts: AlertManager | None = None,
+    log_to_mlflow: bool = True,
+) -> dict[str, Any]:
+    """Compare recent served inputs with ``reference``; store, alert on and return the summary.
+
+    Raises:
+        ValidationError: fewer served inputs than ``settings.drift_min_inputs``.
+    """
+    n = window or (None if since else settings.drift_window_size)
+    obs, steps, requests = recent_inputs(store, window=n, since=since)
+    if len(obs) < settings.drift_min_inputs:
+        raise ValidationError(
+            f"not enough served inputs for a drift run: {len(obs)} < {settings.drift_min_inputs} "
+            "(serve more traffic, or widen --window/--since)",
+            details=[{"loc": ["window"], "msg": "too few inputs"}],
+        )
+    current = features_from_obs(obs, step_s=steps, scene_ids=requests)
+    result = DriftDetector(reference.profile, reference.calibration).run(current)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = (settings.home / "drift" / stamp).resolve()
+    html = save_html(result, folder / "report.html")
+    summary = {
+        **result.summary(),
+        "model_version": model_version,
+        "report_path": str(html),
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+    persistent = _persistence(store, settings, result.dataset_drift)
+    with store.session() as session:
+        row = DriftReport(
+            model_version=model_version,
+            n_reference=result.n_reference,
+            n_current=result.n_current,
+            dataset_drift=result.dataset_drift,
+            drifted_features=result.drifted_features,
+            scores=result.scores,
+            report_path=str(html),
+        )
+        session.add(row)
+        session.flush()
+        summary["id"] = row.id
+    summary["alert"] = persistent
+    if alerts is not None:
+        alerts.apply(
+            [
+                Signal(
+                    "drift",
+                    "inputs",
+                    persistent,
+                    f"input drift in {settings.drift_persistence_k} of the last "
+                    f"{settings.drift_persistence_m} windows: {', '.join(result.drifted_features) or '-'}",
+                    context={
+                        "drifted_features": result.drifted_features,
+                        "report_id": summary["id"],
+                    },
+                )
+            ]
+        )
+    if log_to_mlflow:
+        _log_to_mlflow(settings, summary, folder)
+    return summary
+
+
+def _log_to_mlflow(settings: Settings, summary: dict[str, Any], folder: Path) -> None:
+    """Log the run to the ``<experiment>-monitoring`` experiment; never fails the drift run."""
+    import mlflow
+
+    try:
+        mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+        name = f"{settings.experiment_name}-monitoring"
+        exp = mlflow.get_experiment_by_name(name)
+        exp_id = exp.experiment_id if exp else mlflow.create_experiment(name)
+        with mlflow.start_run(experiment_id=exp_id, run_name=f"drift-{summary['id']}") as run:
+            mlflow.set_tags(
+                {"trajops.kind": "drift", "model_version": str(summary["model_version"])}
+            )
+            mlflow.log_metrics(
+                {
+                    "dataset_drift": float(summary["dataset_drift"]),
+                    "n_current": float(summary["n_current"]),
+                    **{f"drift_score/{k}": float(v) for k, v in summary["scores"].items()},
+                }
+            )
+            mlflow.log_artifacts(str(folder), artifact_path="drift")
+            summary["mlflow_run_id"] = run.info.run_id
+    except Exception as exc:  # the tracking server is optional for monitoring
+        log.warning("drift run not logged to MLflow: %s", exc.__class__.__name__)
+
+
+def list_reports(store: Store, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Stored drift runs, newest first."""
+    with store.session() as session:
+        rows = session.execute(
+            select(DriftReport).order_by(DriftReport.id.desc()).limit(limit)
+        ).scalars()
+        return [
+            {
+                "id": r.id,
+                "created_at": r.created_at.isoformat(),
+                "model_version": r.model_version,
+                "dataset_drift": r.dataset_drift,
+                "drifted_features": r.drifted_features,
+                "scores": r.scores,
+                "n_reference": r.n_reference,
+                "n_current": r.n_current,
+                "report_path": r.report_path,
+            }
+            for r in rows
+        ]
