@@ -1,6 +1,26 @@
-"""Placeholder: filled by its owner."""
+"""``trajops serve``: run the prediction service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from trajops.cli._common import load_settings
 
 
-def serve() -> None:
-    """Not built yet."""
-    raise SystemExit("not built yet")
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default TRAJOPS_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to bind (default TRAJOPS_PORT; 0 = any free port).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default TRAJOPS_WORKERS).")
+    ] = None,
+) -> None:
+    """Serve /v1/predict from the registry's models (loads TRAJOPS_DEFAULT_MODEL first)."""
+    from trajops.serving.server import run_server
+
+    run_server(load_settings(), host=host, port=port, workers=workers)

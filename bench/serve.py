@@ -1,0 +1,452 @@
+"""Serving benchmark: trajops /v1/predict against a bare FastAPI echo and `mlflow models serve`.
+
+Three servers on loopback, each driven by ``wrk`` with a Lua script that makes every request
+body unique (so the trajops cache does not answer from memory; a fourth, informational series
+sends one fixed body to show the cache-hit path):
+
+* ``echo``     a bare FastAPI endpoint that parses and returns the same JSON body;
+* ``trajops``  ``trajops serve`` with the production path on (validation, LRU cache, metrics);
+* ``mlflow``   ``mlflow models serve --env-manager local`` of the same registered CV model.
+
+Every point runs ``--duration`` seconds after ``--warmup`` seconds, at each concurrency and
+worker count. Results go to ``bench/results/serve.json`` (``serve-quick.json`` with
+``--quick``) and, for full runs, into the table of ``docs/performance.md``.
+
+Usage::
+
+    .venv/bin/python bench/serve.py --quick   # ~1 minute, smoke numbers
+    .venv/bin/python bench/serve.py           # 20 s per point, the numbers we report
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "performance.md"
+DOC_START, DOC_END = "<!-- bench:serve:start -->", "<!-- bench:serve:end -->"
+MODEL = "trajectory-forecaster"
+KINDS = ("echo", "trajops", "trajops_cached", "mlflow")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    duration_s: int = 20
+    warmup_s: int = 3
+    concurrencies: tuple[int, ...] = (16, 64)
+    workers: tuple[int, ...] = (1, 2)
+    wrk_threads: int = 2
+
+
+@dataclass
+class Point:
+    kind: str
+    workers: int
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    connection_split: dict[str, int] = field(default_factory=dict)
+
+
+# --- the echo baseline (uvicorn imports this module with --app-dir bench) ----------------
+def echo_app() -> Any:
+    """A bare FastAPI app: parse the JSON body, return it."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+# --- wrk -------------------------------------------------------------------------------
+_LUA_HEAD = """
+local counter = 0
+local offset = 0
+local threads = {}
+function setup(thread) thread:set("tid", #threads); table.insert(threads, thread) end
+-- every request of a run has its own positions (x < 1e4 m): args[1] is the run's base
+function init(args) offset = (tonumber(args[1]) or 0) + tid * 100000 end
+local function next_x()
+  counter = counter + 1
+  return ((offset + counter) % 1000000) * 0.01
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+_LUA_TRAJOPS = (
+    _LUA_HEAD
+    + """
+function request()
+  local x = next_x()
+  local p = {}
+  for t = 0, 7 do p[#p + 1] = string.format("[%.3f,%.3f]", x + 0.5 * t, 0.1 * t) end
+  local body = '{"agents":[{"agent_id":"a","positions":[' .. table.concat(p, ",") .. ']}]}'
+  return wrk.format(nil, PATH, nil, body)
+end
+"""
+)
+
+_LUA_MLFLOW = (
+    _LUA_HEAD
+    + """
+local cols = '"scene_id","agent_id","x_0","x_1","x_2","x_3","x_4","x_5","x_6","x_7",' ..
+             '"y_0","y_1","y_2","y_3","y_4","y_5","y_6","y_7"'
+function request()
+  local x = next_x()
+  local xs, ys = {}, {}
+  for t = 0, 7 do
+    xs[#xs + 1] = string.format("%.3f", x + 0.5 * t)
+    ys[#ys + 1] = string.format("%.3f", 0.1 * t)
+  end
+  local row = '"bench","a",' .. table.concat(xs, ",") .. "," .. table.concat(ys, ",")
+  local body = '{"dataframe_split":{"columns":[' .. cols .. '],"data":[[' .. row .. ']]}}'
+  return wrk.format(nil, "/invocations", nil, body)
+end
+"""
+)
+
+_FIXED_BODY = json.dumps(
+    {"agents": [{"agent_id": "a", "positions": [[0.5 * t, 0.1 * t] for t in range(8)]}]}
+)
+_LUA_FIXED = (
+    'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+    f"local body = [==[{_FIXED_BODY}]==]\n"
+    'function request() return wrk.format(nil, "/v1/predict", nil, body) end\n'
+)
+
+
+def lua_for(kind: str) -> str:
+    if kind == "echo":
+        return _LUA_TRAJOPS.replace("PATH", '"/echo"')
+    if kind == "trajops":
+        return _LUA_TRAJOPS.replace("PATH", '"/v1/predict"')
+    if kind == "trajops_cached":
+        return _LUA_FIXED
+    return _LUA_MLFLOW
+
+
+def ensure_wrk() -> str:
+    """Path of ``wrk``, installing the Debian package when it is missing."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing wrk (apt-get install -y wrk)", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is not installed and apt-get could not install it")
+    return found
+
+
+_UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * _UNIT_MS[unit]
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """Requests/s, p50/p99 latency (ms), requests and errors from ``wrk --latency`` output."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(g) for g in m.groups())
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total, "errors": errors}
+
+
+_runs = itertools.count()
+
+
+def run_wrk(
+    wrk: str, url: str, script: Path, *, connections: int, seconds: int, threads: int
+) -> dict[str, float]:
+    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s"]
+    base = str(next(_runs) * 200_000 % 1_000_000)  # runs do not repeat each other's bodies
+    done = subprocess.run(
+        [*cmd, str(script), url, "--", base], capture_output=True, text=True, check=True
+    )
+    return parse_wrk(done.stdout)
+
+
+def connection_split(port: int) -> dict[str, int]:
+    """Established server-side connections on ``port`` per process id (via ``ss -tnp``)."""
+    done = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return dict(Counter(re.findall(r"pid=(\d+)", done.stdout)))
+
+
+# --- servers ---------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_registry(root: Path) -> str:
+    """A SQLite registry with one CV version as ``champion``; returns its URI."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from trajops.models import ConstantVelocity
+    from trajops.models.pyfunc import log_forecaster
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("bench", artifact_location=(root / "art").as_uri())
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(experiment_id=exp):
+        log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    return uri
+
+
+@dataclass
+class Server:
+    kind: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_server(kind: str, *, workers: int, env: dict[str, str], logs: Path) -> Server:
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    if kind == "echo":
+        cmd = [
+            sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "serve:echo_app",
+            "--factory", "--port", str(port), "--workers", str(workers), "--no-access-log",
+        ]  # fmt: skip
+    elif kind == "trajops":
+        cmd = [str(bin_dir / "trajops"), "serve", "--port", str(port), "--workers", str(workers)]
+    else:
+        cmd = [
+            str(bin_dir / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}/1",
+            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers),
+        ]  # fmt: skip
+    log = (logs / f"{kind}-{workers}w.log").open("wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(kind, port, proc)
+    probe = {"echo": "/healthz", "trajops": "/readyz", "mlflow": "/ping"}[kind]
+    deadline = time.monotonic() + 180
+    import httpx
+
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{kind} server exited; see {log.name}")
+        try:
+            if httpx.get(server.url + probe, timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{kind} server not ready in 180 s")
+
+
+def stop(server: Server) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+# --- the run ---------------------------------------------------------------------------
+def measure(
+    wrk: str, server: Server, kind: str, *, workers: int, conns: int, cfg: BenchConfig, tmp: Path
+) -> Point:
+    script = tmp / f"{kind}.lua"
+    script.write_text(lua_for(kind))
+    url = server.url
+    run_wrk(wrk, url, script, connections=conns, seconds=cfg.warmup_s, threads=cfg.wrk_threads)
+    split: dict[str, int] = {}
+
+    def sample() -> None:
+        time.sleep(cfg.duration_s / 2)
+        split.update(connection_split(server.port))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    result = run_wrk(
+        wrk, url, script, connections=conns, seconds=cfg.duration_s, threads=cfg.wrk_threads
+    )
+    sampler.join()
+    point = Point(kind=kind, workers=workers, connections=conns, connection_split=split, **result)  # type: ignore[arg-type]
+    print(
+        f"  {kind:15s} w={workers} c={conns:3d}  {point.rps:9.0f} req/s  p50 {point.p50_ms:7.2f} ms"
+        f"  p99 {point.p99_ms:7.2f} ms  errors {point.errors}  split {sorted(split.values())}",
+        flush=True,
+    )
+    return point
+
+
+def ratios(points: list[Point]) -> list[dict[str, Any]]:
+    by = {(p.kind, p.workers, p.connections): p for p in points}
+    out = []
+    for w, c in sorted({(p.workers, p.connections) for p in points}):
+        a, b, m = by[("echo", w, c)], by[("trajops", w, c)], by[("mlflow", w, c)]
+        row = {
+            "workers": w,
+            "connections": c,
+            "trajops_over_mlflow_rps": round(b.rps / m.rps, 2),
+            "mlflow_p99_over_trajops_p99": round(m.p99_ms / b.p99_ms, 2),
+            "trajops_over_echo_rps": round(b.rps / a.rps, 3),
+        }
+        row["meets_targets"] = (
+            row["trajops_over_mlflow_rps"] >= 3
+            and row["mlflow_p99_over_trajops_p99"] >= 5
+            and row["trajops_over_echo_rps"] >= 0.5
+        )
+        out.append(row)
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"Run: `{result['command']}` on {result['machine']['cpus']} CPUs "
+        f"({result['machine']['cpu_model']}), {result['started_at']}, "
+        f"{result['config']['duration_s']} s per point after {result['config']['warmup_s']} s "
+        "warm-up, wrk with 2 threads on the same machine.",
+        "",
+        "| workers | conns | server | req/s | p50 ms | p99 ms | errors | connections per worker |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for p in result["points"]:
+        split = "/".join(str(v) for v in sorted(p["connection_split"].values(), reverse=True))
+        lines.append(
+            f"| {p['workers']} | {p['connections']} | {p['kind']} | {p['rps']:.0f} | "
+            f"{p['p50_ms']:.2f} | {p['p99_ms']:.2f} | {p['errors']} | {split} |"
+        )
+    lines += [
+        "",
+        "| workers | conns | trajops/mlflow req/s (>= 3) | mlflow/trajops p99 (>= 5) "
+        "| trajops/echo req/s (>= 0.5) | all met |",
+        "| ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in result["ratios"]:
+        lines.append(
+            f"| {r['workers']} | {r['connections']} | {r['trajops_over_mlflow_rps']} | "
+            f"{r['mlflow_p99_over_trajops_p99']} | {r['trajops_over_echo_rps']} | "
+            f"{'yes' if r['meets_targets'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def update_doc(table: str) -> None:
+    text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{DOC_START}\n{DOC_END}\n"
+    if DOC_START not in text:
+        text += f"\n{DOC_START}\n{DOC_END}\n"
+    head, rest = text.split(DOC_START, 1)
+    tail = rest.split(DOC_END, 1)[1]
+    DOC.write_text(f"{head}{DOC_START}\n{table}\n{DOC_END}{tail}")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 s per point, 1 s warm-up")
+    parser.add_argument("--duration", type=int, help="seconds per point")
+    args = parser.parse_args(argv)
+    cfg = BenchConfig(duration_s=3, warmup_s=1) if args.quick else BenchConfig()
+    if args.duration:
+        cfg = BenchConfig(duration_s=args.duration, warmup_s=cfg.warmup_s)
+    wrk = ensure_wrk()
+    points: list[Point] = []
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    with tempfile.TemporaryDirectory(prefix="trajops-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        uri = build_registry(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAJOPS_")}
+        env.update(
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            TRAJOPS_HOME=str(tmp / "home"),
+            TRAJOPS_TRACKING_URI=uri,
+            MLFLOW_TRACKING_URI=uri,
+            PYTHONUNBUFFERED="1",
+        )
+        for workers in cfg.workers:
+            servers = {k: start_server(k, workers=workers, env=env, logs=tmp) for k in
+                       ("echo", "trajops", "mlflow")}  # fmt: skip
+            try:
+                for conns in cfg.concurrencies:
+                    for kind in KINDS:
+                        server = servers["trajops" if kind == "trajops_cached" else kind]
+                        points.append(
+                            measure(
+                                wrk, server, kind, workers=workers, conns=conns, cfg=cfg, tmp=tmp
+                            )
+                        )
+            finally:
+                for server in servers.values():
+                    stop(server)
+    command = "python bench/serve.py" + (" --quick" if args.quick else "")
+    result = {
+        "command": command,
+        "started_at": started,
+        "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": sys.version},
+        "config": asdict(cfg),
+        "points": [asdict(p) for p in points],
+        "ratios": ratios(points),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / ("serve-quick.json" if args.quick else "serve.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    print(table)
+    if not args.quick:
+        update_doc(table)
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Request dependencies: everything a route needs, read from ``app.state`` (no globals).
+
+They are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a worker thread,
+which costs more than the whole prediction of a small request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from trajops.serving.cache import PredictionCache
+from trajops.serving.metrics import ServingMetrics
+from trajops.serving.pool import ModelPool
+from trajops.serving.prediction import PredictionService
+from trajops.serving.schemas import RequestLimits
+from trajops.settings import Settings
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_pool(request: Request) -> ModelPool:
+    pool: ModelPool = request.app.state.pool
+    return pool
+
+
+async def get_cache(request: Request) -> PredictionCache:
+    cache: PredictionCache = request.app.state.cache
+    return cache
+
+
+async def get_metrics(request: Request) -> ServingMetrics:
+    metrics: ServingMetrics = request.app.state.metrics
+    return metrics
+
+
+async def get_service(request: Request) -> PredictionService:
+    service: PredictionService = request.app.state.service
+    return service
+
+
+async def get_limits(request: Request) -> RequestLimits:
+    limits: RequestLimits = request.app.state.limits
+    return limits
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PoolDep = Annotated[ModelPool, Depends(get_pool)]
+CacheDep = Annotated[PredictionCache, Depends(get_cache)]
+MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
+ServiceDep = Annotated[PredictionService, Depends(get_service)]
+LimitsDep = Annotated[RequestLimits, Depends(get_limits)]

@@ -1,0 +1,80 @@
+"""One rendering of every error: domain errors, FastAPI's validation, HTTP errors, real bugs.
+
+Everything leaves the API as ``{"error": {"code", "message", "details": [{"loc", "msg"}]}}``.
+A 500 is rendered only by the catch-all handler, which logs the traceback: it exists for bugs,
+never for bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from trajops.errors import TrajopsError
+from trajops.serving.responses import error_response
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+"""Stable ``code`` of plain HTTP errors raised by the framework (routing, media types)."""
+
+
+def _loc(loc: Any) -> list[str | int]:
+    return [p if isinstance(p, int) else str(p) for p in loc]
+
+
+async def _trajops_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TrajopsError)
+    if exc.status_code >= 500:
+        log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.code, exc.message)
+    return error_response(exc.status_code, code=exc.code, message=exc.message, details=exc.details)
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    details = [{"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
+    return error_response(
+        422,
+        code="malformed_json" if malformed else "validation_error",
+        message="request body is not valid JSON" if malformed else "invalid request",
+        details=details[:50],
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    if exc.status_code == 404:
+        message = f"no route {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"method {request.method} not allowed on {request.url.path}"
+    return error_response(exc.status_code, code=code, message=message, headers=exc.headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, code="internal_error", message="internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that render every error in the one shape."""
+    app.add_exception_handler(TrajopsError, _trajops_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)

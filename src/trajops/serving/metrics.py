@@ -1,0 +1,128 @@
+"""Prometheus metrics of one app instance, in its own ``CollectorRegistry``.
+
+A per-app registry (not the process-global one) lets several apps live in one process (tests,
+embedded use) without duplicate-metric errors, and keeps the exposition to what this service
+owns. With several uvicorn workers each worker exposes its own counters; scrape each replica
+or put the workers behind separate ports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    10.0,
+)
+"""Seconds; the service answers in about a millisecond, so the low end is fine-grained."""
+
+NO_MODEL = ""
+"""``model_version`` label of requests that no model served (health checks, errors)."""
+
+
+class ServingMetrics:
+    """Every metric the prediction service exports.
+
+    Attributes:
+        registry: the registry ``/metrics`` renders.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "trajops_http_requests",
+            "HTTP requests by route template, method, status and model version.",
+            ["route", "method", "status", "model_version"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "trajops_http_request_duration_seconds",
+            "Server-side request latency by route template, status and model version.",
+            ["route", "status", "model_version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "trajops_predictions",
+            "Prediction requests answered, by experiment variant and model version.",
+            ["variant", "model_version"],
+            registry=r,
+        )
+        self.predicted_agents = Counter(
+            "trajops_predicted_agents",
+            "Agents forecast, by experiment variant.",
+            ["variant"],
+            registry=r,
+        )
+        self.cache_lookups = Counter(
+            "trajops_cache_lookups",
+            "Prediction cache lookups by result (hit, miss, error).",
+            ["backend", "result"],
+            registry=r,
+        )
+        self.cache_errors = Counter(
+            "trajops_cache_errors",
+            "Prediction cache failures by operation (a failure never fails a request).",
+            ["backend", "op"],
+            registry=r,
+        )
+        self.model_loads = Counter(
+            "trajops_model_loads",
+            "Model loads by result (success, failure).",
+            ["result"],
+            registry=r,
+        )
+        self.model_load_seconds = Histogram(
+            "trajops_model_load_duration_seconds",
+            "Seconds to download, load and smoke-test one model version.",
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+            registry=r,
+        )
+        self.model_swaps = Counter(
+            "trajops_model_swaps",
+            "Alias moves picked up and swapped in, by alias.",
+            ["alias"],
+            registry=r,
+        )
+        self._request_children: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
+        self.model_loaded = Gauge(
+            "trajops_model_loaded",
+            "1 for each model version held in memory.",
+            ["version"],
+            registry=r,
+        )
+
+    def observe_request(
+        self, *, route: str, method: str, status: int, model_version: str, seconds: float
+    ) -> None:
+        """Count one finished HTTP request and its latency."""
+        key = (route, method, status, model_version)
+        children = self._request_children.get(key)
+        if children is None:  # labels() costs more than inc(); resolve each series once
+            code = str(status)
+            children = (
+                self.requests.labels(route, method, code, model_version),
+                self.latency.labels(route, code, model_version),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,145 @@
+"""The prediction service: model resolution, cache, forecasting. No HTTP in here.
+
+The hot path stays in numpy: positions are normalised once (:func:`normalise_obs`), hashed
+for the cache key, and handed to the forecaster's numpy ``predict``. Predictions whose measured
+cost is a few hundred microseconds run on the event loop (a thread hop would cost more than the
+work); bigger ones run in a worker thread so the loop keeps serving other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trajops.serving.cache import PredictionCache, cache_key, input_digest, normalise_obs
+from trajops.serving.metrics import ServingMetrics
+from trajops.serving.pool import LoadedModel, ModelPool
+from trajops.serving.schemas import RequestLimits
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VARIANT = "default"
+"""Variant of requests no experiment routed."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Tuning of the prediction service."""
+
+    inline_budget_s: float = 0.0005
+    """Predictions estimated cheaper than this run on the event loop, others in a thread."""
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """What one prediction produced.
+
+    Attributes:
+        predictions: ``(N, T_pred, 2)``, or ``(N, K, T_pred, 2)`` when K > 1; float32.
+    """
+
+    model: LoadedModel
+    alias: str | None
+    variant: str
+    predictions: np.ndarray
+    cached: bool
+
+
+class PredictionService:
+    """Answers prediction requests from a :class:`ModelPool` through a cache."""
+
+    def __init__(
+        self,
+        *,
+        pool: ModelPool,
+        cache: PredictionCache,
+        metrics: ServingMetrics,
+        limits: RequestLimits | None = None,
+        config: ServiceConfig | None = None,
+    ) -> None:
+        self.pool = pool
+        self.limits = limits or RequestLimits()
+        self.cache = cache
+        self.metrics = metrics
+        self.config = config or ServiceConfig()
+        backend = cache.backend
+        self._hit = metrics.cache_lookups.labels(backend, "hit")
+        self._miss = metrics.cache_lookups.labels(backend, "miss")
+        self._lookup_error = metrics.cache_lookups.labels(backend, "error")
+        self._get_error = metrics.cache_errors.labels(backend, "get")
+        self._set_error = metrics.cache_errors.labels(backend, "set")
+        self._counters: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    async def predict(
+        self, *, obs: np.ndarray, num_samples: int, model_ref: str | None
+    ) -> PredictionResult:
+        """Forecast the agents of one scene.
+
+        Args:
+            obs: ``(N, T_obs, 2)`` validated observed positions.
+            num_samples: K samples per agent.
+            model_ref: alias or version; ``None`` for the default model.
+
+        Returns:
+            The prediction and where it came from.
+
+        Raises:
+            ModelNotFoundError: unknown alias or version.
+            ServiceUnavailable: no model can be loaded for the reference.
+        """
+        hit = self.pool.resolve(model_ref)
+        model, alias = hit if hit is not None else await self.pool.acquire(model_ref)
+        norm = normalise_obs(obs)  # (N, T_obs, 2)
+        digest = input_digest(norm, num_samples)
+        key = cache_key(model_name=model.name, version=model.version, digest=digest)
+        variant = DEFAULT_VARIANT
+
+        out = await self._get(key)
+        cached = out is not None
+        if out is None:
+            seed = int.from_bytes(digest[:4], "little")  # same input, same samples, any replica
+            cost = model.agent_seconds * len(norm) * num_samples
+            if cost <= self.config.inline_budget_s:
+                out = model.predict(norm, num_samples=num_samples, seed=seed)
+            else:
+                out = await asyncio.to_thread(
+                    model.predict, norm, num_samples=num_samples, seed=seed
+                )
+            await self._set(key, out)
+        self._count(variant, model.version, len(norm))
+        return PredictionResult(
+            model=model, alias=alias, variant=variant, predictions=out, cached=cached
+        )
+
+    def _count(self, variant: str, version: str, agents: int) -> None:
+        children = self._counters.get((variant, version))
+        if children is None:  # labels() takes a lock and a dict walk; do it once per pair
+            children = (
+                self.metrics.predictions.labels(variant, version),
+                self.metrics.predicted_agents.labels(variant),
+            )
+            self._counters[(variant, version)] = children
+        children[0].inc()
+        children[1].inc(agents)
+
+    async def _get(self, key: str) -> np.ndarray | None:
+        try:
+            value = await self.cache.get(key)
+        except Exception as exc:  # a cache failure is a miss, never a failed request
+            self._lookup_error.inc()
+            self._get_error.inc()
+            log.debug("cache get failed: %s", exc)
+            return None
+        (self._miss if value is None else self._hit).inc()
+        return value
+
+    async def _set(self, key: str, value: np.ndarray) -> None:
+        try:
+            await self.cache.set(key, value)
+        except Exception as exc:
+            self._set_error.inc()
+            log.debug("cache set failed: %s", exc)

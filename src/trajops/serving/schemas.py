@@ -1,0 +1,263 @@
+"""HTTP request and response schemas of the prediction service, and request parsing.
+
+Parsing is one call, :func:`parse_predict_request`: pydantic-core parses and type-checks the raw
+body (NaN/Infinity literals and out-of-range numbers are refused as non-finite), then the limits
+that depend on settings (agent count, coordinate bound, timestamp step) are checked on numpy
+arrays, so a 1000-agent request costs no Python loop over coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import ValidationError as PydanticValidationError
+
+from trajops import STEP_S, T_OBS, T_PRED
+from trajops.errors import ValidationError
+
+MAX_SAMPLES = 20
+"""Most samples one API request may ask for."""
+
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Point = tuple[FiniteFloat, FiniteFloat]
+AgentId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | StrictInt
+ModelRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+
+
+class MalformedJSONError(ValidationError):
+    """A request body that is not JSON at all."""
+
+    code = "malformed_json"
+
+
+_EXAMPLE_POSITIONS: Any = [[round(1.2 * 0.4 * i, 2), 0.0] for i in range(T_OBS)]
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """Limits that come from settings, checked after the schema."""
+
+    max_agents: int = 1000
+    max_coordinate: float = 1e4
+    timestamp_tolerance_s: float = 0.05
+    step_s: float = STEP_S
+
+
+class AgentIn(BaseModel):
+    """One observed agent: its last ``T_obs`` positions, oldest first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent_id: AgentId = Field(description="Caller's id of the agent, unique within the request.")
+    positions: list[Point] = Field(
+        min_length=T_OBS,
+        max_length=T_OBS,
+        description=f"Exactly {T_OBS} `[x, y]` positions in metres, {STEP_S} s apart, oldest first.",
+    )
+    timestamps: list[FiniteFloat] | None = Field(
+        default=None,
+        min_length=T_OBS,
+        max_length=T_OBS,
+        description=f"Optional seconds of each position; must step by {STEP_S} s.",
+    )
+
+
+class PredictRequest(BaseModel):
+    """A prediction request: the agents of one scene, observed together."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "scene_id": "crossing-3",
+                    "agents": [
+                        {"agent_id": "ped-1", "positions": _EXAMPLE_POSITIONS},
+                        {
+                            "agent_id": 7,
+                            "positions": [[x + 2.0, y + 1.0] for x, y in _EXAMPLE_POSITIONS],
+                            "timestamps": [round(0.4 * i, 1) for i in range(T_OBS)],
+                        },
+                    ],
+                    "num_samples": 1,
+                }
+            ]
+        },
+    )
+
+    agents: list[AgentIn] = Field(min_length=1, description="Agents of one scene.")
+    scene_id: Annotated[str, StringConstraints(max_length=128)] | None = Field(
+        default=None, description="Caller's scene id (for logs; all agents share one scene)."
+    )
+    model: ModelRef | None = Field(
+        default=None,
+        description="Registry alias (`champion`, `challenger`) or version; default: the "
+        "service's default model.",
+    )
+    num_samples: Annotated[int, Field(strict=True, ge=1, le=MAX_SAMPLES)] = Field(
+        default=1, description=f"Samples per agent (1..{MAX_SAMPLES}); >1 adds `samples`."
+    )
+
+
+@dataclass(frozen=True)
+class ParsedPredictRequest:
+    """A validated request with its positions as an array.
+
+    Attributes:
+        request: the validated schema object.
+        obs: ``(N, T_obs, 2)`` float64 observed positions.
+    """
+
+    request: PredictRequest
+    obs: np.ndarray
+
+    @property
+    def agent_ids(self) -> list[str | int]:
+        return [a.agent_id for a in self.request.agents]
+
+
+def _details(exc: PydanticValidationError) -> list[dict[str, Any]]:
+    return [{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()[:50]]
+
+
+def parse_predict_request(body: bytes, limits: RequestLimits) -> ParsedPredictRequest:
+    """Parse and validate a raw ``/v1/predict`` body.
+
+    Args:
+        body: the raw JSON body.
+        limits: settings-derived limits.
+
+    Returns:
+        The validated request and its ``(N, T_obs, 2)`` positions.
+
+    Raises:
+        ValidationError: malformed JSON, a schema violation, or a broken limit; ``details``
+            point at each offending field.
+    """
+    try:
+        req = PredictRequest.model_validate_json(body)
+    except PydanticValidationError as exc:
+        details = _details(exc)
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise MalformedJSONError("request body is not valid JSON", details=details) from None
+        raise ValidationError("invalid prediction request", details=details) from None
+    agents = req.agents
+    if len(agents) > limits.max_agents:
+        raise ValidationError(
+            f"too many agents: {len(agents)} > {limits.max_agents}",
+            details=[{"loc": ["body", "agents"], "msg": f"at most {limits.max_agents} agents"}],
+        )
+    seen: set[str] = set()
+    for i, agent in enumerate(agents):
+        key = str(agent.agent_id)
+        if key in seen:
+            raise ValidationError(
+                f"duplicate agent_id {key!r}",
+                details=[{"loc": ["body", "agents", i, "agent_id"], "msg": "duplicate agent_id"}],
+            )
+        seen.add(key)
+    obs = np.array([a.positions for a in agents], dtype=np.float64)  # (N, T_obs, 2)
+    too_far = np.abs(obs) > limits.max_coordinate  # (N, T_obs, 2)
+    if too_far.any():
+        i, t, axis = (int(v) for v in np.argwhere(too_far)[0])
+        raise ValidationError(
+            f"coordinate beyond ±{limits.max_coordinate:g} m",
+            details=[
+                {
+                    "loc": ["body", "agents", i, "positions", t, axis],
+                    "msg": f"|coordinate| must be <= {limits.max_coordinate:g}",
+                }
+            ],
+        )
+    _check_timestamps(agents, limits)
+    return ParsedPredictRequest(request=req, obs=obs)
+
+
+def _check_timestamps(agents: list[AgentIn], limits: RequestLimits) -> None:
+    timed = [i for i, a in enumerate(agents) if a.timestamps is not None]
+    if not timed:
+        return
+    ts = np.array([agents[i].timestamps for i in timed], dtype=np.float64)  # (M, T_obs)
+    steps = np.diff(ts, axis=1)  # (M, T_obs - 1)
+    bad = np.abs(steps - limits.step_s) > limits.timestamp_tolerance_s + 1e-9
+    if bad.any():
+        row, t = (int(v) for v in np.argwhere(bad)[0])
+        raise ValidationError(
+            "timestamps must increase by "
+            f"{limits.step_s} s (±{limits.timestamp_tolerance_s} s) between positions",
+            details=[
+                {
+                    "loc": ["body", "agents", timed[row], "timestamps", t + 1],
+                    "msg": f"step {steps[row, t]:.3f} s, expected {limits.step_s} s",
+                }
+            ],
+        )
+
+
+# --- responses (documentation of the wire format; the hot path serialises with orjson) -----
+
+
+class ModelRefOut(BaseModel):
+    name: str = Field(description="Registered model name.")
+    version: str = Field(description="Registry version that produced the prediction.")
+    alias: str | None = Field(description="Alias the request was routed through, if any.")
+    run_id: str | None = Field(description="MLflow run that logged the model.")
+
+
+class AgentPrediction(BaseModel):
+    agent_id: str | int
+    positions: list[tuple[float, float]] = Field(
+        description=f"{T_PRED} predicted `[x, y]` positions, {STEP_S} s apart (the first sample)."
+    )
+    samples: list[list[tuple[float, float]]] | None = Field(
+        default=None, description=f"`num_samples x {T_PRED} x 2` when num_samples > 1."
+    )
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    model: ModelRefOut
+    variant: str = Field(description="Experiment arm that served the request (`default`).")
+    step_s: float = STEP_S
+    horizon_s: float = round(STEP_S * T_PRED, 6)
+    predictions: list[AgentPrediction]
+    latency_ms: float = Field(description="Server-side time spent on the request.")
+    cached: bool = Field(description="Whether the prediction came from the cache.")
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of every endpoint."""
+
+    error: ErrorBody
+
+
+class SetDefaultRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"model": "3"}]})
+
+    model: ModelRef = Field(description="Alias or version that serves unrouted traffic.")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in (
+        (404, "Unknown model alias or version."),
+        (413, "Request body larger than the limit."),
+        (422, "Invalid input (schema, limits, malformed JSON)."),
+        (503, "No model loaded for the requested reference."),
+    )
+}

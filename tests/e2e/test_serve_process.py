@@ -1,0 +1,116 @@
+"""``trajops serve`` as a user runs it: a real process on a free port, then a prediction."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from trajops.models import ConstantVelocity
+from trajops.models.pyfunc import log_forecaster
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "trajectory-forecaster"
+
+
+def trajops_command() -> list[str]:
+    script = Path(sys.executable).with_name("trajops")
+    return [str(script)] if script.exists() else [shutil.which("trajops") or "trajops"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment of a user whose registry holds one CV champion."""
+    root = tmp_path_factory.mktemp("e2e-serve")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("e2e", artifact_location=(root / "art").as_uri())
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        with mlflow.start_run(experiment_id=exp):
+            log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TRAJOPS_")}
+    return {**clean, "TRAJOPS_HOME": str(root / "home"), "TRAJOPS_TRACKING_URI": uri}
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("server not ready in time")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_process_predicts(env: dict[str, str], workers: int) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [*trajops_command(), "serve", "--port", str(port), "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_ready(url, proc)
+        body = {"agents": [{"agent_id": "e2e", "positions": [[0.5 * i, 1.0] for i in range(8)]}]}
+        for _ in range(2 * workers):  # new connections: each worker gets its share
+            r = httpx.post(f"{url}/v1/predict", json=body, timeout=10)
+            assert r.status_code == 200, r.text
+            out = r.json()
+            assert out["model"] == {
+                "name": MODEL,
+                "version": "1",
+                "alias": "champion",
+                "run_id": out["model"]["run_id"],
+            }
+            assert out["predictions"][0]["positions"][0] == [4.0, 1.0]
+        assert httpx.get(f"{url}/v1/models").json()["aliases"]["champion"] == "1"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    log = proc.stderr.read().decode()  # type: ignore[union-attr]
+    # uvicorn re-raises SIGTERM after a graceful shutdown when it runs a single process
+    assert code in (0, -signal.SIGTERM), log[-2000:]
+    assert "Application shutdown complete" in log, "the lifespan closed the pool and cache"
+
+
+def test_serve_rejects_bad_options_without_traceback(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [*trajops_command(), "serve", "--workers", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "workers must be between 1 and 64" in done.stderr
+    assert "Traceback" not in done.stderr

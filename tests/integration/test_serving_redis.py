@@ -1,0 +1,137 @@
+"""The Redis prediction cache against the real Redis at 127.0.0.1:6379, and without it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import mlflow
+import numpy as np
+import pytest
+import redis
+from mlflow import MlflowClient
+
+from trajops.models import ConstantVelocity
+from trajops.models.pyfunc import log_forecaster
+from trajops.serving import AppOptions, create_app, serve_in_thread
+from trajops.serving.cache import RedisCache, RedisCacheConfig
+from trajops.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+MODEL = "trajectory-forecaster"
+BODY = {"agents": [{"agent_id": "r", "positions": [[0.3 * i, 2.0] for i in range(8)]}]}
+
+
+@pytest.fixture(scope="module")
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prefix(redis_client: redis.Redis) -> Iterator[str]:
+    """A key prefix of this test only; its keys are deleted afterwards."""
+    value = f"trajops-test:{uuid.uuid4().hex}:"
+    yield value
+    keys = list(redis_client.scan_iter(match=f"{value}*"))
+    if keys:
+        redis_client.delete(*keys)
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite registry with one CV version as champion."""
+    root = tmp_path_factory.mktemp("redis-registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("redis-tests", artifact_location=(root / "art").as_uri())
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        with mlflow.start_run(experiment_id=exp):
+            log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    return uri
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def settings(tracking_uri: str, home: Path, redis_url: str) -> Settings:
+    return Settings(home=home, tracking_uri=tracking_uri, redis_url=redis_url)  # type: ignore[arg-type]
+
+
+def test_adapter_round_trip_with_ttl(redis_client: redis.Redis, prefix: str) -> None:
+    value = np.random.default_rng(1).normal(size=(2, 3, 12, 2)).astype(np.float32)
+
+    async def scenario() -> None:
+        cache = RedisCache(REDIS_URL, ttl_s=30, config=RedisCacheConfig(key_prefix=prefix))
+        try:
+            assert await cache.get("missing") is None
+            await cache.set("k", value)
+            got = await cache.get("k")
+            assert got is not None
+            np.testing.assert_array_equal(got, value)
+            assert (await cache.status())["ok"] is True
+        finally:
+            await cache.close()
+
+    asyncio.run(scenario())
+    assert 0 < redis_client.ttl(f"{prefix}k") <= 30
+
+
+def test_two_replicas_share_the_cache(
+    tracking_uri: str, tmp_path: Path, redis_client: redis.Redis, prefix: str
+) -> None:
+    options = AppOptions(poll=False, redis=RedisCacheConfig(key_prefix=prefix))
+    app_a = create_app(settings(tracking_uri, tmp_path / "a", REDIS_URL), options=options)
+    app_b = create_app(settings(tracking_uri, tmp_path / "b", REDIS_URL), options=options)
+    with serve_in_thread(app_a) as url_a, serve_in_thread(app_b) as url_b:
+        first = httpx.post(f"{url_a}/v1/predict", json=BODY).json()
+        second = httpx.post(f"{url_b}/v1/predict", json=BODY).json()
+        assert (first["cached"], second["cached"]) == (False, True)
+        assert first["predictions"] == second["predictions"]
+        keys = list(redis_client.scan_iter(match=f"{prefix}{MODEL}:1:*"))
+        assert len(keys) == 1
+        ready = httpx.get(f"{url_b}/readyz").json()["checks"]["cache"]
+        assert ready == {"backend": "redis", "ok": True, "required": False}
+        metrics = httpx.get(f"{url_b}/metrics").text
+        assert 'trajops_cache_lookups_total{backend="redis",result="hit"} 1.0' in metrics
+
+
+def test_unreachable_redis_never_fails_a_request(tracking_uri: str, tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    app = create_app(settings(tracking_uri, tmp_path, url), options=AppOptions(poll=False))
+    with serve_in_thread(app) as base, httpx.Client(base_url=base) as http:
+        for _ in range(5):
+            r = http.post("/v1/predict", json=BODY)
+            assert r.status_code == 200, r.text
+            assert r.json()["cached"] is False
+            assert len(r.json()["predictions"][0]["positions"]) == 12
+        ready = http.get("/readyz")
+        assert ready.status_code == 200, "a broken cache costs speed, not readiness"
+        assert ready.json()["checks"]["cache"]["ok"] is False
+        metrics = http.get("/metrics").text
+    errors = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('trajops_cache_lookups_total{backend="redis",result="error"}')
+    ]
+    assert errors and float(errors[0].split()[-1]) == 5.0
+    assert 'trajops_cache_errors_total{backend="redis",op="get"} 5.0' in metrics

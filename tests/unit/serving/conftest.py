@@ -1,0 +1,69 @@
+"""Fixtures of the serving tests: a real SQLite MLflow registry with CV models, and apps on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from trajops.models import ConstantVelocity
+from trajops.models.pyfunc import log_forecaster
+from trajops.serving import AppOptions, create_app, serve_in_thread
+from trajops.settings import Settings
+
+MODEL = "trajectory-forecaster"
+
+
+@dataclass(frozen=True)
+class RegistryInfo:
+    uri: str
+    root: Path
+    client: MlflowClient
+
+
+def build_registry(root: Path, *, versions: int) -> RegistryInfo:
+    """A SQLite MLflow store under ``root`` with ``versions`` CV versions; champion = 1,
+    challenger = 2 (when there are two)."""
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("serving-tests", artifact_location=(root / "art").as_uri())
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        for _ in range(versions):
+            with mlflow.start_run(experiment_id=exp):
+                log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    if versions > 1:
+        client.set_registered_model_alias(MODEL, "challenger", "2")
+    return RegistryInfo(uri=uri, root=root, client=client)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> RegistryInfo:
+    """Shared, read-only registry: versions 1 (champion) and 2 (challenger)."""
+    return build_registry(tmp_path_factory.mktemp("registry"), versions=2)
+
+
+def make_settings(registry: RegistryInfo, home: Path, **overrides: object) -> Settings:
+    return Settings(home=home, tracking_uri=registry.uri, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def client(
+    registry: RegistryInfo, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[httpx.Client]:
+    """A real uvicorn server on the shared registry (no poller), and a client to it."""
+    settings = make_settings(
+        registry, tmp_path_factory.mktemp("home"), max_agents=50, max_body_bytes=20_000
+    )
+    app = create_app(settings, options=AppOptions(poll=False))
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        yield http
