@@ -11,7 +11,7 @@ from trajops.models.base import Forecaster
 from trajops.models.constant_velocity import ConstantVelocity
 
 
-def _model_types() -> dict[str, type]:
+def _model_types() -> dict[str, type[Any]]:
     # Imported lazily: the neural model pulls in torch, which the API need not pay for.
     from trajops.models.linear import LinearForecaster
     from trajops.models.neural import NeuralForecaster

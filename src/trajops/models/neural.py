@@ -1,0 +1,412 @@
+"""Scene-aware neural forecaster (PyTorch) that corrects constant velocity in the agent frame.
+
+Every window is moved into its agent frame (see :mod:`trajops.data.augment`). An MLP encodes
+the agent's observed track; another encodes each of the nearest neighbours' observed tracks,
+and an attention step (the agent's encoding queries its neighbours) pools them. A head
+predicts the offset of the future from constant-velocity extrapolation, trained with the
+Euclidean (ADE) loss and early-stopped on the validation split. A second, multi-hypothesis
+head trained winner-takes-all gives K > 1 diverse samples without touching the
+deterministic forecast (sample 0).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from trajops import T_OBS, T_PRED
+from trajops.data.augment import AgentFrame, agent_frame
+from trajops.data.windows import WindowSet
+from trajops.errors import ConfigError, ModelLoadError, ValidationError
+from trajops.models._neural_net import SocialNet
+
+
+@dataclass(frozen=True)
+class NeuralConfig:
+    """Hyper-parameters of :class:`NeuralForecaster`."""
+
+    hidden: int = 128
+    neighbours: int = 8
+    """Nearest neighbours attended to (0: not scene-aware)."""
+    modes: int = 20
+    """Hypotheses of the multi-hypothesis head used for K > 1 samples."""
+    speed_scale: bool = True
+    """Divide agent-frame coordinates by the agent's observed speed (clipped below)."""
+    min_scale: float = 0.2
+    """Smallest scale (metres per step) used by ``speed_scale``."""
+    mirror: bool = True
+    """Augment training with left/right reflection in the agent frame."""
+    epochs: int = 60
+    patience: int = 10
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    dropout: float = 0.0
+    ensemble: int = 1
+    """Members trained from different seeds; the forecast is their mean."""
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int = 0
+    """Torch intra-op threads while fitting (0: leave torch's setting alone)."""
+    inference_threads: int = 1
+    """Torch intra-op threads while predicting (0: leave torch's setting alone). One thread
+    is fastest for the small per-request batches the API sends: a thread pool costs more
+    than it saves there and spins badly on a busy machine."""
+    t_obs: int = T_OBS
+    t_pred: int = T_PRED
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a config error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA GPU is available")
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {device!r}; expected auto, cpu or cuda")
+    return torch.device(device)
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Use ``n`` torch intra-op threads inside the block (0: unchanged), then restore."""
+    old = torch.get_num_threads()
+    if n <= 0 or n == old:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _check_obs(obs: np.ndarray, t_obs: int) -> np.ndarray:
+    obs = np.asarray(obs, dtype=np.float64)
+    if obs.ndim != 3 or obs.shape[1:] != (t_obs, 2):
+        raise ValidationError(
+            f"obs must have shape (N, {t_obs}, 2), got {obs.shape}",
+            details=[{"loc": ["obs"], "msg": f"expected (N, {t_obs}, 2)"}],
+        )
+    if not np.isfinite(obs).all():
+        raise ValidationError(
+            "obs holds NaN or infinite positions", details=[{"loc": ["obs"], "msg": "not finite"}]
+        )
+    return obs
+
+
+class NeuralForecaster:
+    """Agent-frame, scene-aware MLP forecaster; see the module docstring."""
+
+    name: ClassVar[str] = "neural"
+
+    def __init__(self, config: NeuralConfig | None = None, **overrides: Any) -> None:
+        self.config = NeuralConfig(**{**asdict(config or NeuralConfig()), **overrides})
+        if self.config.ensemble < 1:
+            raise ConfigError(f"ensemble must be at least 1, got {self.config.ensemble}")
+        self.device = resolve_device(self.config.device)
+        self.nets: nn.ModuleList | None = None
+
+    # --- features -----------------------------------------------------------------------
+    def _features(
+        self, obs: np.ndarray, neighbours: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, AgentFrame]:
+        """Scaled agent-frame inputs: ego ``(N, E)``, nbr ``(N, M, F)``, mask ``(N, M)``,
+        scale ``(N,)`` and the frame (to go back to world coordinates)."""
+        cfg = self.config
+        n = len(obs)
+        frame = agent_frame(obs)
+        o = frame.to_agent(obs)  # (N, T_obs, 2)
+        speed = np.linalg.norm(np.diff(obs, axis=1), axis=-1).mean(axis=1)  # (N,) past steps only
+        scale = np.maximum(speed, cfg.min_scale) if cfg.speed_scale else np.ones(n)
+        s = scale[:, None, None]
+        ego = np.concatenate(
+            [
+                (o / s).reshape(n, cfg.t_obs * 2),
+                (np.diff(o, axis=1) / s).reshape(n, (cfg.t_obs - 1) * 2),
+                np.log(scale)[:, None],
+            ],
+            axis=1,
+        )
+        m = cfg.neighbours
+        nb = np.full((n, m, cfg.t_obs, 2), np.nan)
+        if m > 0 and neighbours is not None and neighbours.shape[1] > 0:
+            k = min(m, neighbours.shape[1])
+            nb[:, :k] = frame.to_agent(
+                np.asarray(neighbours, np.float64)[:, :k]
+            )  # (N, k, T_obs, 2)
+        seen = ~np.isnan(nb[..., 0])  # (N, M, T_obs)
+        nb = np.nan_to_num(nb / s[:, None], nan=0.0)
+        steps = (
+            np.diff(nb, axis=2) * (seen[:, :, 1:] & seen[:, :, :-1])[..., None]
+        )  # (N, M, T_obs-1, 2)
+        nbr = np.concatenate(
+            [
+                nb.reshape(n, m, cfg.t_obs * 2),
+                steps.reshape(n, m, (cfg.t_obs - 1) * 2),
+                seen.astype(np.float64),
+            ],
+            axis=2,
+        )
+        # Clip far neighbours (in speed units) so one outlier cannot dominate the encoding.
+        nbr = np.clip(nbr, -50.0, 50.0)
+        return ego, nbr, seen.any(axis=2), scale, frame
+
+    def _tensors(self, *arrays: np.ndarray) -> list[torch.Tensor]:
+        out = []
+        for a in arrays:
+            dtype = torch.bool if a.dtype == bool else torch.float32
+            out.append(torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=self.device))
+        return out
+
+    def _targets(
+        self, windows: WindowSet, frame: AgentFrame, scale: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled agent-frame future offsets from CV ``(N, T_pred, 2)`` and the CV part."""
+        o = frame.to_agent(windows.obs)
+        vel = o[:, -1] - o[:, -2]  # (N, 2)
+        steps = np.arange(1, self.config.t_pred + 1)[None, :, None]
+        cv = vel[:, None] * steps  # (N, T_pred, 2)
+        return (frame.to_agent(windows.fut) - cv) / scale[:, None, None], cv
+
+    # --- Forecaster protocol ------------------------------------------------------------
+    def fit(self, train: WindowSet, val: WindowSet | None = None) -> dict[str, Any]:
+        """Train with Adam on the Euclidean loss; early-stop on validation ADE (metres).
+
+        Returns:
+            ``{"train_loss": [...], "val_loss": [...], "best_epoch": int, "seconds": float}``;
+            without ``val`` the last epoch is kept and ``val_loss`` is empty.
+        """
+        cfg = self.config
+        if len(train) == 0:
+            raise ValidationError(
+                "no training windows", details=[{"loc": ["train"], "msg": "empty"}]
+            )
+        with _torch_threads(cfg.num_threads):
+            return self._fit(train, val)
+
+    def _fit(self, train: WindowSet, val: WindowSet | None) -> dict[str, Any]:
+        cfg = self.config
+        start = time.perf_counter()
+        ego, nbr, mask, scale, frame = self._features(
+            _check_obs(train.obs, cfg.t_obs), train.neighbours
+        )
+        target, _ = self._targets(train, frame, scale)
+        data = self._tensors(ego, nbr, mask, scale, target)
+        val_data = None
+        if val is not None and len(val) > 0:
+            v = self._features(_check_obs(val.obs, cfg.t_obs), val.neighbours)
+            v_target, _ = self._targets(val, v[4], v[3])
+            val_data = self._tensors(v[0], v[1], v[2], v[3], v_target)
+        members: list[dict[str, Any]] = []
+        nets = []
+        for i in range(cfg.ensemble):
+            net, history = self._fit_member(data, val_data, seed=cfg.seed + i)
+            nets.append(net)
+            members.append(history)
+        self.nets = nn.ModuleList(nets)
+        out: dict[str, Any] = {**members[0], "seconds": time.perf_counter() - start}
+        if cfg.ensemble > 1:
+            out["members"] = members
+            if val_data is not None:
+                out["ensemble_val_loss"] = self._val_ade(val_data)
+        return out
+
+    def _fit_member(
+        self, data: list[torch.Tensor], val_data: list[torch.Tensor] | None, *, seed: int
+    ) -> tuple[SocialNet, dict[str, Any]]:
+        """Train one network; returns it (best validation state) and its history."""
+        cfg = self.config
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        t_ego, t_nbr, t_mask, t_scale, t_target = data
+        net = SocialNet(cfg).to(self.device)
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
+        history: dict[str, Any] = {"train_loss": [], "val_loss": [], "best_epoch": 0}
+        best, best_state, waited = float("inf"), None, 0
+        n = len(t_ego)
+        for epoch in range(cfg.epochs):
+            net.train()
+            order = torch.as_tensor(rng.permutation(n), device=self.device)
+            total = 0.0
+            for i in range(0, n, cfg.batch_size):
+                idx = order[i : i + cfg.batch_size]
+                b_ego, b_nbr, b_target = t_ego[idx], t_nbr[idx], t_target[idx]
+                if cfg.mirror:
+                    b_ego, b_nbr, b_target = self._mirror(b_ego, b_nbr, b_target, rng)
+                offset, hyp = net(b_ego, b_nbr, t_mask[idx])
+                # Euclidean distance in metres: scaled units times the agent's scale.
+                s = t_scale[idx][:, None]
+                det = (torch.linalg.vector_norm(offset - b_target, dim=-1) * s).mean()
+                wta = (torch.linalg.vector_norm(hyp - b_target[:, None], dim=-1) * s[:, None]).mean(
+                    -1
+                )
+                loss = det + wta.min(dim=1).values.mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(det.detach()) * len(idx)
+            sched.step()
+            history["train_loss"].append(total / n)
+            if val_data is None:
+                history["best_epoch"] = epoch
+                continue
+            val_ade = self._val_ade(val_data, [net])
+            history["val_loss"].append(val_ade)
+            if val_ade < best - 1e-5:
+                best, best_state, waited = val_ade, copy.deepcopy(net.state_dict()), 0
+                history["best_epoch"] = epoch
+            else:
+                waited += 1
+                if waited >= cfg.patience:
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        net.eval()
+        return net, history
+
+    def _mirror(
+        self, ego: torch.Tensor, nbr: torch.Tensor, target: torch.Tensor, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reflect a random half of the batch across the heading axis (y -> -y)."""
+        t, flip = self.config.t_obs, torch.as_tensor(rng.random(len(ego)) < 0.5, device=self.device)
+        sign_xy = torch.tensor([1.0, -1.0], device=self.device)
+        n_xy = t * 2 + (t - 1) * 2  # coordinate features come first, interleaved x, y
+        ego_f = ego.clone()
+        ego_f[:, :n_xy] = (ego[:, :n_xy].reshape(len(ego), n_xy // 2, 2) * sign_xy).reshape(
+            len(ego), n_xy
+        )
+        nbr_f = nbr.clone()
+        b, m = nbr.shape[:2]
+        nbr_f[..., :n_xy] = (nbr[..., :n_xy].reshape(b, m, n_xy // 2, 2) * sign_xy).reshape(
+            b, m, n_xy
+        )
+        f = flip[:, None]
+        return (
+            torch.where(f, ego_f, ego),
+            torch.where(f[:, :, None], nbr_f, nbr),
+            torch.where(f[:, :, None], target * sign_xy, target),
+        )
+
+    def _forward(
+        self, nets: Any, ego: torch.Tensor, nbr: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Members' mean offset ``(B, T_pred, 2)`` and their hypotheses interleaved member by
+        member ``(B, E * modes, T_pred, 2)``."""
+        outs = [net(ego, nbr, mask) for net in nets]
+        offset = torch.stack([o for o, _ in outs]).mean(dim=0)
+        hyp = torch.stack([h for _, h in outs], dim=2)  # (B, modes, E, T_pred, 2)
+        return offset, hyp.flatten(1, 2)
+
+    def _val_ade(self, data: list[torch.Tensor], nets: Any = None) -> float:
+        nets = nets if nets is not None else self.nets
+        assert nets is not None
+        ego, nbr, mask, scale, target = data
+        for net in nets:
+            net.eval()
+        with torch.inference_mode():
+            total = 0.0
+            for i in range(0, len(ego), 4096):
+                sl = slice(i, i + 4096)
+                offset, _ = self._forward(nets, ego[sl], nbr[sl], mask[sl])
+                total += float(
+                    (torch.linalg.vector_norm(offset - target[sl], dim=-1) * scale[sl, None]).sum()
+                )
+        return total / (len(ego) * self.config.t_pred)
+
+    def predict(
+        self,
+        obs: np.ndarray,
+        *,
+        neighbours: np.ndarray | None = None,
+        num_samples: int = 1,
+        seed: int | None = None,
+    ) -> np.ndarray:
+        """Forecast ``(N, T_pred, 2)``, or ``(N, K, T_pred, 2)`` for K > 1: sample 0 is the
+        deterministic forecast, the rest are hypotheses (cycled with small noise when K - 1
+        exceeds ``modes``)."""
+        if self.nets is None:
+            raise ValidationError("the neural model is not fitted; call fit() first")
+        cfg = self.config
+        obs = _check_obs(obs, cfg.t_obs)
+        if len(obs) == 0:  # an empty request: nothing to transform
+            shape = (
+                (0, self.config.t_pred, 2)
+                if num_samples <= 1
+                else (0, num_samples, self.config.t_pred, 2)
+            )
+            return np.zeros(shape, np.float32)
+        if neighbours is not None and (neighbours.ndim != 4 or neighbours.shape[0] != len(obs)):
+            raise ValidationError(
+                f"neighbours must be (N, K, {cfg.t_obs}, 2), got {neighbours.shape}"
+            )
+        ego, nbr, mask, scale, frame = self._features(obs, neighbours)
+        o = frame.to_agent(obs)
+        cv = (o[:, -1] - o[:, -2])[:, None] * np.arange(1, cfg.t_pred + 1)[
+            None, :, None
+        ]  # (N, T_pred, 2)
+        with _torch_threads(cfg.inference_threads), torch.inference_mode():
+            offset, hyp = self._forward(self.nets, *self._tensors(ego, nbr, mask))
+        s = scale[:, None, None]
+        det = cv + offset.cpu().numpy().astype(np.float64) * s  # (N, T_pred, 2) agent frame
+        if num_samples <= 1:
+            return frame.to_world(det).astype(np.float32)
+        rng = np.random.default_rng(seed)
+        extra = num_samples - 1
+        n_hyp = hyp.shape[1]
+        pick = np.arange(extra) % n_hyp
+        hyps = (
+            cv[:, None] + hyp.cpu().numpy().astype(np.float64)[:, pick] * s[:, None]
+        )  # (N, K-1, T_pred, 2)
+        repeated = np.arange(extra) >= n_hyp
+        if repeated.any():
+            jitter = rng.standard_normal((len(obs), int(repeated.sum()), 1, 2)) * 0.1
+            hyps[:, repeated] += (
+                jitter * np.arange(1, cfg.t_pred + 1)[None, None, :, None] / cfg.t_pred
+            )
+        samples = np.concatenate([det[:, None], hyps], axis=1)  # (N, K, T_pred, 2)
+        return frame.to_world(samples).astype(np.float32)
+
+    def params(self) -> dict[str, Any]:
+        """Every hyper-parameter, for tracking."""
+        return asdict(self.config)
+
+    def save(self, path: Path) -> None:
+        """Write ``config.json`` and ``weights.pt`` (a CPU state dict) into the folder ``path``."""
+        if self.nets is None:
+            raise ValidationError("cannot save an unfitted neural model")
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps(self.params()))
+        torch.save({k: v.cpu() for k, v in self.nets.state_dict().items()}, path / "weights.pt")
+
+    @classmethod
+    def load(cls, path: Path, *, device: str | None = None) -> NeuralForecaster:
+        """Read a model written by :meth:`save`, optionally onto another ``device``."""
+        try:
+            cfg = json.loads((path / "config.json").read_text())
+            state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"cannot load neural model from {path}: {exc}") from None
+        if device is not None:
+            cfg["device"] = device
+        model = cls(NeuralConfig(**cfg))
+        model.nets = nn.ModuleList(
+            SocialNet(model.config) for _ in range(model.config.ensemble)
+        ).to(model.device)
+        try:
+            model.nets.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ModelLoadError(f"weights in {path} do not match its config: {exc}") from None
+        model.nets.eval()
+        return model
