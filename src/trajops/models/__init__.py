@@ -49,4 +49,11 @@ def load_model(path: Path) -> Forecaster:
     return model
 
 
-__all__ = ["MODEL_NAMES", "ConstantVelocity", "Forecaster", "create_model", "load_model", "save_model"]
+__all__ = [
+    "MODEL_NAMES",
+    "ConstantVelocity",
+    "Forecaster",
+    "create_model",
+    "load_model",
+    "save_model",
+]
