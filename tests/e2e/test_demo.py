@@ -73,7 +73,8 @@ def test_demo_trains_registers_and_promotes(tmp_path: Path) -> None:
     files = {f.path for f in client.list_artifacts(run.info.run_id)}
     assert {art.EVALUATION_PATH, art.MODEL_CARD_PATH, "plots", "reference"} <= files
     assert {f.path for f in client.list_artifacts(run.info.run_id, "reference")} == {
-        art.REFERENCE_PROFILE_PATH
+        art.REFERENCE_PROFILE_PATH,
+        "reference/calibration.json",
     }
     contexts = {
         t.value for i in run.inputs.dataset_inputs for t in i.tags if t.key == "mlflow.data.context"
