@@ -9,6 +9,7 @@ registered, with the run id, data digest and test metrics as version tags.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 import time
@@ -23,6 +24,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
 from trajops import __version__
+from trajops.cards.store import write_cards
 from trajops.data.windows import WindowConfig, WindowSet, make_windows
 from trajops.errors import DataError, TrackingUnavailable, TrajopsError, ValidationError
 from trajops.evaluation.metrics import ade
@@ -152,6 +154,13 @@ def _log_history(run_id: str, history: dict[str, Any]) -> None:
         mlflow.log_metric("best_epoch", float(history["best_epoch"]))
 
 
+def _card_metrics(metrics: dict[str, float], history: dict[str, Any]) -> dict[str, float]:
+    # The run's metrics as the model card shows them (best_epoch is logged as a metric too).
+    if "best_epoch" in history:
+        return {**metrics, "best_epoch": float(history["best_epoch"])}
+    return metrics
+
+
 def _run_body(
     *,
     spec: TrainSpec,
@@ -164,7 +173,8 @@ def _run_body(
 ) -> tuple[dict[str, float], str, str]:
     # Returns the test metrics, the logged model's id and the training data digest.
     step(STEPS[1])
-    mlflow.log_params(_params(spec, model, splits, windows))
+    params = _params(spec, model, splits, windows)
+    mlflow.log_params(params)
     fps = log_lineage(splits)
     step(STEPS[2])
     history = model.fit(windows["train"], windows["val"] if len(windows["val"]) else None)
@@ -188,17 +198,24 @@ def _run_body(
     }
     with tempfile.TemporaryDirectory(prefix="trajops-run-") as tmp:
         folder = Path(tmp)
-        art.write_evaluation(
+        evaluation_path = art.write_evaluation(
             evaluation, folder, extra={"run_id": run_id, "model": spec.model, "data": data}
         )
         art.write_plots(model, windows["test"], pred, folder, seed=spec.seed)
         art.write_reference_profile(
             splits.train, folder, window_size=drift_window_size, seed=spec.seed
         )
-        card = art.model_card(
-            model=model, evaluation=evaluation, data=data, run_id=run_id, history=history
+        # Model card (replaces art.model_card) + performance card + per-window errors.
+        write_cards(
+            folder,
+            model=spec.model,
+            run_id=run_id,
+            params=params,
+            metrics=_card_metrics(metrics, history),
+            evaluation=json.loads(evaluation_path.read_text()),
+            windows=windows["test"],
+            pred=pred,
         )
-        (folder / art.MODEL_CARD_PATH).write_text(card)
         mlflow.log_artifacts(str(folder))
     step(STEPS[5])
     info = log_forecaster(model)
