@@ -14,16 +14,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from trajops import STEP_S, __version__
+from trajops import STEP_S
 from trajops.data.windows import WindowSet
 from trajops.evaluation.groups import grouped_rows
 from trajops.evaluation.metrics import ade, fde, min_ade_fde, per_horizon
@@ -168,80 +166,6 @@ def write_plots(
         plot_samples(sub.obs, samples, sub.fut, folder / TRAJECTORY_PLOT_PATH, title=model.name),
         plot_horizon({model.name: per_horizon(pred, windows.fut)}, folder / HORIZON_PLOT_PATH),
     ]
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    head, *body = rows
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(lines)
-
-
-def model_card(
-    *,
-    model: Forecaster,
-    evaluation: Evaluation,
-    data: dict[str, Any],
-    run_id: str,
-    history: dict[str, Any],
-) -> str:
-    """The model card (markdown) of a trained forecaster."""
-    params = _table([("parameter", "value"), *((k, str(v)) for k, v in model.params().items())])
-    scenes = _table(
-        [("scene", "windows", "ADE (m)", "FDE (m)")]
-        + [
-            (s, str(r["n"]), f"{r['ade']:.3f}", f"{r['fde']:.3f}")
-            for s, r in evaluation.scenes.items()
-        ]
-    )
-    groups = _table(
-        [("group", "bin", "windows", "ADE (m)")]
-        + [
-            (r["group"], str(r["bin"]), str(r["n"]), f"{r['ade']:.3f}" if r["n"] else "-")
-            for r in evaluation.groups
-            if r["group"] != "horizon"
-        ]
-    )
-    best = history.get("best_epoch")
-    training = (
-        f"best epoch {best} of {len(history.get('train_loss', []))}"
-        if best is not None
-        else "closed form / no training"
-    )
-    return f"""# Model card: `{model.name}` forecaster
-
-- run: `{run_id}`
-- created: {datetime.now(UTC).isoformat(timespec="seconds")}
-- trajops {__version__}
-
-## Task
-Forecast the next 12 positions (4.8 s at 0.4 s steps) of a pedestrian from its last 8 observed
-positions (3.2 s) and those of its neighbours. Units: metres in the scene's frame.
-
-## Training data
-- dataset: `{data.get("name")}` from `{data.get("source")}`
-- train digest: `{data.get("train_digest")}`; test digest: `{data.get("test_digest")}`
-- windows: train {data.get("n_train")}, val {data.get("n_val")}, test {data.get("n_test")}
-- training: {training}
-
-## Test metrics
-ADE {evaluation.ade:.3f} m, FDE {evaluation.fde:.3f} m, minADE{MIN_OF_K} {evaluation.min_ade:.3f} m,
-minFDE{MIN_OF_K} {evaluation.min_fde:.3f} m over {evaluation.n} windows.
-
-{scenes}
-
-### By speed and crowd density
-{groups}
-
-## Hyper-parameters
-{params}
-
-## Intended use and limits
-Short-horizon forecasting of walking pedestrians for planning and monitoring. Not validated on
-vehicles, cyclists, other frame rates than 2.5 Hz, or scenes far outside the training data: the
-reference feature profile (`{REFERENCE_PROFILE_PATH}`) is what drift monitoring compares
-served inputs with. Errors grow with the horizon (see `{HORIZON_PLOT_PATH}`).
-"""
 
 
 def write_evaluation(evaluation: Evaluation, folder: Path, *, extra: dict[str, Any]) -> Path:
