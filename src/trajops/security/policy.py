@@ -8,6 +8,7 @@ Decisions (documented in ``docs/compliance.md``):
   them); writes (promote, roll back) need ``admin``.
 * ``/v1/experiments…`` and ``/v1/monitoring…``: ``admin`` for reads and writes (operational and
   business data; least privilege).
+* ``/v1/batch-jobs…``: ``admin`` (jobs read and write server-side files).
 * ``/docs``, ``/redoc``, ``/openapi.json``: any valid key (the contract is not secret, but
   the issue keeps the public surface to health, readiness and optionally metrics).
 * Anything else: ``admin`` (deny by default, so a new route is never public by accident).
@@ -68,6 +69,7 @@ RULES: tuple[Rule, ...] = (
     Rule("/v1/models", PREDICT, ADMIN),
     Rule("/v1/experiments", ADMIN, ADMIN),
     Rule("/v1/monitoring", ADMIN, ADMIN),
+    Rule("/v1/batch-jobs", ADMIN, ADMIN),
 )
 """First match wins; unmatched paths need ``admin``."""
 
