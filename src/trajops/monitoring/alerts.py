@@ -14,7 +14,15 @@ from trajops.settings import Settings
 from trajops.store.db import Store
 from trajops.store.models import Alert
 
-RULES = ("drift", "accuracy_degradation", "latency_p99", "error_rate", "model_load_failure", "srm")
+RULES = (
+    "drift",
+    "accuracy_degradation",
+    "latency_p99",
+    "error_rate",
+    "model_load_failure",
+    "srm",
+    "experiment_rollback",
+)
 
 
 @dataclass(frozen=True)

@@ -172,3 +172,83 @@ class AuditAnchor(Base):
     last_purged_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     last_purged_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     rows_purged: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class Experiment(Base):
+    """An A/B experiment: its arms and settings (``spec``), status, verdict and alias snapshot."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="running")
+    mode: Mapped[str] = mapped_column(String(10), nullable=False, default="split")
+    unit: Mapped[str] = mapped_column(String(10), nullable=False, default="agent")
+    salt: Mapped[str] = mapped_column(String(64), nullable=False)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    aliases_at_start: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=False
+    )
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    verdict: Mapped[str] = mapped_column(String(32), nullable=False, default="continue")
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+    __table_args__ = (Index("ix_experiments_status", "status"),)
+
+
+class ExperimentExposure(Base):
+    """One request served (or shadow-scored) by one arm of an experiment."""
+
+    __tablename__ = "experiment_exposures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    arm: Mapped[str] = mapped_column(String(32), nullable=False)
+    shadow: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    request_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    unit_key: Mapped[str] = mapped_column(String(32), nullable=False)  # salted hash, not the id
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=False
+    )
+    n_agents: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    latency_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    error: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    invalid: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    __table_args__ = (
+        Index(
+            "ix_experiment_exposures_natural",
+            "experiment_id",
+            "request_id",
+            "shadow",
+            unique=True,
+        ),
+    )
+
+
+class ShadowPrediction(Base):
+    """A challenger's forecast of one agent in shadow mode, paired with the served request."""
+
+    __tablename__ = "experiment_shadow_predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    arm: Mapped[str] = mapped_column(String(32), nullable=False)
+    request_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    agent_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=False
+    )
+    model_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    outputs: Mapped[list[Any]] = mapped_column(JSON, nullable=False)  # (T_pred, 2)
+
+    __table_args__ = (
+        Index(
+            "ix_experiment_shadow_natural",
+            "experiment_id",
+            "request_id",
+            "agent_key",
+            unique=True,
+        ),
+    )
