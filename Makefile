@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/eth_ucy
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit test-integration test-e2e lint format bench clean
+.PHONY: install demo test test-unit test-integration test-e2e lint format bench bench-eth-ucy bench-serve bench-drift bench-ab bench-batch bench-replicas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,25 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-bench: $(STAMP) ## benchmarks: results JSON under bench/results/
+bench: bench-eth-ucy bench-serve bench-drift bench-ab bench-batch bench-replicas ## every benchmark (JSON under bench/results/)
+
+bench-eth-ucy: $(STAMP)
 	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/python bench/eth_ucy.py
+
+bench-serve: $(STAMP)
+	$(BIN)/python bench/serve.py
+
+bench-drift: $(STAMP)
+	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/python bench/drift.py
+
+bench-ab: $(STAMP)
+	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/python bench/ab_simulation.py
+
+bench-batch: $(STAMP)
+	$(BIN)/python bench/batch.py
+
+bench-replicas: $(STAMP)
+	$(BIN)/python bench/replicas.py
 
 clean:
 	rm -rf $(VENV) .trajops .pytest_cache .mypy_cache .ruff_cache
