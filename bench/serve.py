@@ -5,7 +5,8 @@ body unique (so the trajops cache does not answer from memory; a fourth, informa
 sends one fixed body to show the cache-hit path):
 
 * ``echo``     a bare FastAPI endpoint that parses and returns the same JSON body;
-* ``trajops``  ``trajops serve`` with the production path on (validation, LRU cache, metrics);
+* ``trajops``  ``trajops serve`` with the production path on (API key + scope + rate limit,
+  validation, LRU cache, metrics, an audit row and a prediction log row per request);
 * ``mlflow``   ``mlflow models serve --env-manager local`` of the same registered CV model.
 
 Every point runs ``--duration`` seconds after ``--warmup`` seconds, at each concurrency and
@@ -144,14 +145,18 @@ _LUA_FIXED = (
 )
 
 
-def lua_for(kind: str) -> str:
+def lua_for(kind: str, api_key: str = "") -> str:
+    """The wrk script of a series; every series sends the same ``X-API-Key`` header (only
+    trajops checks it), so request sizes match."""
     if kind == "echo":
-        return _LUA_TRAJOPS.replace("PATH", '"/echo"')
-    if kind == "trajops":
-        return _LUA_TRAJOPS.replace("PATH", '"/v1/predict"')
-    if kind == "trajops_cached":
-        return _LUA_FIXED
-    return _LUA_MLFLOW
+        script = _LUA_TRAJOPS.replace("PATH", '"/echo"')
+    elif kind == "trajops":
+        script = _LUA_TRAJOPS.replace("PATH", '"/v1/predict"')
+    elif kind == "trajops_cached":
+        script = _LUA_FIXED
+    else:
+        script = _LUA_MLFLOW
+    return script + (f'wrk.headers["X-API-Key"] = "{api_key}"\n' if api_key else "")
 
 
 def ensure_wrk() -> str:
@@ -293,11 +298,31 @@ def stop(server: Server) -> None:
 
 
 # --- the run ---------------------------------------------------------------------------
+def create_api_key(env: dict[str, str]) -> str:
+    """A ``predict`` key made with ``trajops keys create`` (auth is on, as in production)."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "trajops"), "keys", "create", "--name", "bench"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
 def measure(
-    wrk: str, server: Server, kind: str, *, workers: int, conns: int, cfg: BenchConfig, tmp: Path
+    wrk: str,
+    server: Server,
+    kind: str,
+    *,
+    workers: int,
+    conns: int,
+    cfg: BenchConfig,
+    tmp: Path,
+    api_key: str,
 ) -> Point:
     script = tmp / f"{kind}.lua"
-    script.write_text(lua_for(kind))
+    script.write_text(lua_for(kind, api_key))
     url = server.url
     run_wrk(wrk, url, script, connections=conns, seconds=cfg.warmup_s, threads=cfg.wrk_threads)
     split: dict[str, int] = {}
@@ -348,6 +373,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"({result['machine']['cpu_model']}), {result['started_at']}, "
         f"{result['config']['duration_s']} s per point after {result['config']['warmup_s']} s "
         "warm-up, wrk with 2 threads on the same machine.",
+        f"trajops path: {result['trajops_path']}.",
         "",
         "| workers | conns | server | req/s | p50 ms | p99 ms | errors | connections per worker |",
         "| ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
@@ -413,7 +439,12 @@ def main(argv: list[str] | None = None) -> None:
             TRAJOPS_TRACKING_URI=uri,
             MLFLOW_TRACKING_URI=uri,
             PYTHONUNBUFFERED="1",
+            # The production path stays on (API key, scope, rate limiter, audit row and
+            # prediction log per request); the limit is only raised above what wrk can send.
+            TRAJOPS_RATE_LIMIT_PER_S="1000000000",
+            TRAJOPS_RATE_LIMIT_BURST="1000000000",
         )
+        api_key = create_api_key(env)
         for workers in cfg.workers:
             servers = {k: start_server(k, workers=workers, env=env, logs=tmp) for k in
                        ("echo", "trajops", "mlflow")}  # fmt: skip
@@ -423,7 +454,14 @@ def main(argv: list[str] | None = None) -> None:
                         server = servers["trajops" if kind == "trajops_cached" else kind]
                         points.append(
                             measure(
-                                wrk, server, kind, workers=workers, conns=conns, cfg=cfg, tmp=tmp
+                                wrk,
+                                server,
+                                kind,
+                                workers=workers,
+                                conns=conns,
+                                cfg=cfg,
+                                tmp=tmp,
+                                api_key=api_key,
                             )
                         )
             finally:
@@ -435,6 +473,9 @@ def main(argv: list[str] | None = None) -> None:
         "started_at": started,
         "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": sys.version},
         "config": asdict(cfg),
+        "trajops_path": "auth on (X-API-Key, predict scope, in-process token bucket), "
+        "validation, LRU cache, Prometheus metrics, one audit row and one prediction-log row "
+        "per request queued to the background writer (SQLite store under TRAJOPS_HOME)",
         "points": [asdict(p) for p in points],
         "ratios": ratios(points),
     }

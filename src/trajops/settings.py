@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         description="Records the asynchronous log writer buffers before spooling straight to disk.",
     )
     log_batch_size: int = Field(
-        default=200, ge=1, description="Records the log writer inserts in one transaction."
+        default=1000, ge=1, description="Most records the log writer inserts in one transaction."
     )
     log_flush_interval_s: float = Field(
         default=0.5, gt=0, description="Longest time a logged record waits before it is written."
@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         default=0.0,
         ge=0,
         description="Seconds between drift runs inside the service (0: only `trajops drift run`).",
+    )
+    alert_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds between alert rule evaluations inside the service (0: off).",
     )
     drift_persistence_k: int = Field(
         default=2, ge=1, description="Drifted windows among the last m needed to raise an alert."
@@ -155,6 +160,13 @@ class Settings(BaseSettings):
     )
     alert_error_rate: float = Field(
         default=0.05, gt=0, le=1, description="Share of failed requests above which an alert fires."
+    )
+
+    # --- experiments -------------------------------------------------------------------
+    experiment_interval_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds between evaluations of the running A/B experiment inside the service (0: only `trajops experiments evaluate`).",
     )
 
     # --- security ----------------------------------------------------------------------
@@ -205,6 +217,16 @@ class Settings(BaseSettings):
         default=365.0,
         gt=0,
         description="Days audit rows are kept (evidence; purged behind a chain anchor).",
+    )
+
+    # --- batch -------------------------------------------------------------------------
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Dask scheduler (`tcp://host:port`) for batch jobs. Empty: a local cluster per job.",
+    )
+    batch_root: Path | None = Field(
+        default=None,
+        description="Folder the API's batch jobs may read inputs from and write outputs to. Empty: `POST /v1/batch-jobs` is refused.",
     )
 
     # --- models ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``trajops serve`` as a user runs it: a real process on a free port, then a prediction."""
+"""``trajops serve`` as a user runs it: a real process on a free port, an API key made with
+``trajops keys create``, predictions, and a SIGTERM that flushes the prediction and audit logs."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ import httpx
 import mlflow
 import pytest
 from mlflow import MlflowClient
+from sqlalchemy import func, select
 
+from tests._support.mlflow_uris import mlflow_uris
 from trajops.models import ConstantVelocity
 from trajops.models.pyfunc import log_forecaster
+from trajops.store import Store
+from trajops.store.models import AuditEntry, PredictionRecord
 
 pytestmark = pytest.mark.e2e
 
@@ -40,18 +45,46 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment of a user whose registry holds one CV champion."""
     root = tmp_path_factory.mktemp("e2e-serve")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, registry_uri=uri)
     exp = client.create_experiment("e2e", artifact_location=(root / "art").as_uri())
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        with mlflow.start_run(experiment_id=exp):
-            log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
-    finally:
-        mlflow.set_tracking_uri(previous)
+    with mlflow_uris(uri), mlflow.start_run(experiment_id=exp):
+        log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
     client.set_registered_model_alias(MODEL, "champion", "1")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("TRAJOPS_")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TRAJOPS_", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"))
+    }
     return {**clean, "TRAJOPS_HOME": str(root / "home"), "TRAJOPS_TRACKING_URI": uri}
+
+
+@pytest.fixture(scope="module")
+def api_key(env: dict[str, str]) -> str:
+    """A key created the way a user does: ``trajops keys create`` prints it on its last line."""
+    done = subprocess.run(
+        [*trajops_command(), "keys", "create", "--name", "e2e", "--scopes", "predict,feedback"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def stored_rows(env: dict[str, str], request_ids: list[str]) -> tuple[int, int]:
+    """Prediction rows and audit rows of ``request_ids`` in the embedded store."""
+    url = f"sqlite:///{Path(env['TRAJOPS_HOME']) / 'trajops.db'}"
+    store = Store(url)
+    try:
+        with store.session() as s:
+            preds = s.scalar(
+                select(func.count()).where(PredictionRecord.request_id.in_(request_ids))
+            )
+            audit = s.scalar(select(func.count()).where(AuditEntry.request_id.in_(request_ids)))
+    finally:
+        store.dispose()
+    return int(preds or 0), int(audit or 0)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
@@ -70,7 +103,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90.0)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serve_process_predicts(env: dict[str, str], workers: int) -> None:
+def test_serve_process_predicts(env: dict[str, str], api_key: str, workers: int) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [*trajops_command(), "serve", "--port", str(port), "--workers", str(workers)]
@@ -78,9 +111,13 @@ def test_serve_process_predicts(env: dict[str, str], workers: int) -> None:
     try:
         wait_ready(url, proc)
         body = {"agents": [{"agent_id": "e2e", "positions": [[0.5 * i, 1.0] for i in range(8)]}]}
+        key = {"X-API-Key": api_key}
+        assert httpx.post(f"{url}/v1/predict", json=body, timeout=10).status_code == 401
+        request_ids = []
         for _ in range(2 * workers):  # new connections: each worker gets its share
-            r = httpx.post(f"{url}/v1/predict", json=body, timeout=10)
+            r = httpx.post(f"{url}/v1/predict", json=body, headers=key, timeout=10)
             assert r.status_code == 200, r.text
+            request_ids.append(r.json()["request_id"])
             out = r.json()
             assert out["model"] == {
                 "name": MODEL,
@@ -89,7 +126,8 @@ def test_serve_process_predicts(env: dict[str, str], workers: int) -> None:
                 "run_id": out["model"]["run_id"],
             }
             assert out["predictions"][0]["positions"][0] == [4.0, 1.0]
-        assert httpx.get(f"{url}/v1/models").json()["aliases"]["champion"] == "1"
+        models = httpx.get(f"{url}/v1/models", headers=key, timeout=10).json()
+        assert models["aliases"]["champion"] == "1"
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -101,6 +139,8 @@ def test_serve_process_predicts(env: dict[str, str], workers: int) -> None:
     # uvicorn re-raises SIGTERM after a graceful shutdown when it runs a single process
     assert code in (0, -signal.SIGTERM), log[-2000:]
     assert "Application shutdown complete" in log, "the lifespan closed the pool and cache"
+    # SIGTERM drains: every prediction and its audit row reached the store before exit.
+    assert stored_rows(env, request_ids) == (2 * workers, 2 * workers)
 
 
 def test_serve_rejects_bad_options_without_traceback(env: dict[str, str]) -> None:

@@ -1,4 +1,7 @@
-"""Moving the champion alias under load: no request fails, the new version serves quickly."""
+"""Moving the champion alias under load: no request fails, the new version serves quickly.
+
+The production path is on: API keys, rate limits, audit and prediction logging.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from tests._support.api_keys import issue_key
+from tests._support.mlflow_uris import mlflow_uris
 from trajops.models import ConstantVelocity
 from trajops.models.pyfunc import log_forecaster
 from trajops.serving import AppOptions, create_app, serve_in_thread
@@ -35,23 +40,20 @@ class Outcome:
 
 def register_two_versions(root: Path) -> tuple[str, MlflowClient]:
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, registry_uri=uri)
     exp = client.create_experiment("hot-swap", artifact_location=(root / "art").as_uri())
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
+    with mlflow_uris(uri):
         for _ in range(2):
             with mlflow.start_run(experiment_id=exp):
                 log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
-    finally:
-        mlflow.set_tracking_uri(previous)
     client.set_registered_model_alias(MODEL, "champion", "1")
     return uri, client
 
 
-async def load(url: str, *, stop_at: float, worker: int) -> list[Outcome]:
+async def load(url: str, *, stop_at: float, worker: int, token: str) -> list[Outcome]:
     out: list[Outcome] = []
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+    headers = {"X-API-Key": token}
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=headers) as http:
         i = 0
         while time.monotonic() < stop_at:
             i += 1
@@ -69,13 +71,21 @@ async def load(url: str, *, stop_at: float, worker: int) -> list[Outcome]:
 
 def test_alias_move_under_load(tmp_path: Path) -> None:
     uri, client = register_two_versions(tmp_path)
-    settings = Settings(home=tmp_path / "home", tracking_uri=uri, poll_interval_s=POLL_S)
+    settings = Settings(
+        home=tmp_path / "home",
+        tracking_uri=uri,
+        poll_interval_s=POLL_S,
+        metrics_public=True,  # the scrape below needs no key; predictions do
+        rate_limit_per_s=10_000,
+    )
+    _, token = issue_key(settings, scopes="predict")
     app = create_app(settings, options=AppOptions())
 
     async def scenario(url: str) -> tuple[float, list[Outcome]]:
         stop_at = time.monotonic() + 1.5 + POLL_S + LOAD_S
         workers = [
-            asyncio.create_task(load(url, stop_at=stop_at, worker=w)) for w in range(CONCURRENCY)
+            asyncio.create_task(load(url, stop_at=stop_at, worker=w, token=token))
+            for w in range(CONCURRENCY)
         ]
         await asyncio.sleep(1.0)
         moved_at = time.monotonic()

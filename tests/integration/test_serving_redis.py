@@ -15,6 +15,8 @@ import pytest
 import redis
 from mlflow import MlflowClient
 
+from tests._support.api_keys import issue_key
+from tests._support.mlflow_uris import mlflow_uris
 from trajops.models import ConstantVelocity
 from trajops.models.pyfunc import log_forecaster
 from trajops.serving import AppOptions, create_app, serve_in_thread
@@ -54,15 +56,10 @@ def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite registry with one CV version as champion."""
     root = tmp_path_factory.mktemp("redis-registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, registry_uri=uri)
     exp = client.create_experiment("redis-tests", artifact_location=(root / "art").as_uri())
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        with mlflow.start_run(experiment_id=exp):
-            log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
-    finally:
-        mlflow.set_tracking_uri(previous)
+    with mlflow_uris(uri), mlflow.start_run(experiment_id=exp):
+        log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
     client.set_registered_model_alias(MODEL, "champion", "1")
     return uri
 
@@ -73,8 +70,20 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def settings(tracking_uri: str, home: Path, redis_url: str) -> Settings:
-    return Settings(home=home, tracking_uri=tracking_uri, redis_url=redis_url)  # type: ignore[arg-type]
+def settings(
+    tracking_uri: str, home: Path, redis_url: str, *, shared: Path | None = None
+) -> Settings:
+    """Replica settings; replicas given the same ``shared`` folder share the operational store
+    and the secrets, as production replicas do (so one API key works on all of them)."""
+    shared = shared or home
+    return Settings(
+        home=home,
+        tracking_uri=tracking_uri,
+        redis_url=redis_url,  # type: ignore[arg-type]
+        database_url=f"sqlite:///{shared / 'ops.db'}",  # type: ignore[arg-type]
+        api_key_pepper="p" * 32,  # type: ignore[arg-type]
+        pseudonym_key="k" * 32,  # type: ignore[arg-type]
+    )
 
 
 def test_adapter_round_trip_with_ttl(redis_client: redis.Redis, prefix: str) -> None:
@@ -100,25 +109,38 @@ def test_two_replicas_share_the_cache(
     tracking_uri: str, tmp_path: Path, redis_client: redis.Redis, prefix: str
 ) -> None:
     options = AppOptions(poll=False, redis=RedisCacheConfig(key_prefix=prefix))
-    app_a = create_app(settings(tracking_uri, tmp_path / "a", REDIS_URL), options=options)
-    app_b = create_app(settings(tracking_uri, tmp_path / "b", REDIS_URL), options=options)
+    settings_a = settings(tracking_uri, tmp_path / "a", REDIS_URL, shared=tmp_path)
+    _, token = issue_key(settings_a, scopes="admin")
+    key = {"X-API-Key": token}
+    app_a = create_app(settings_a, options=options)
+    app_b = create_app(
+        settings(tracking_uri, tmp_path / "b", REDIS_URL, shared=tmp_path), options=options
+    )
     with serve_in_thread(app_a) as url_a, serve_in_thread(app_b) as url_b:
-        first = httpx.post(f"{url_a}/v1/predict", json=BODY).json()
-        second = httpx.post(f"{url_b}/v1/predict", json=BODY).json()
+        first = httpx.post(f"{url_a}/v1/predict", json=BODY, headers=key).json()
+        second = httpx.post(f"{url_b}/v1/predict", json=BODY, headers=key).json()
         assert (first["cached"], second["cached"]) == (False, True)
         assert first["predictions"] == second["predictions"]
         keys = list(redis_client.scan_iter(match=f"{prefix}{MODEL}:1:*"))
         assert len(keys) == 1
         ready = httpx.get(f"{url_b}/readyz").json()["checks"]["cache"]
         assert ready == {"backend": "redis", "ok": True, "required": False}
-        metrics = httpx.get(f"{url_b}/metrics").text
+        metrics = httpx.get(f"{url_b}/metrics", headers=key).text
         assert 'trajops_cache_lookups_total{backend="redis",result="hit"} 1.0' in metrics
+        assert "trajops_ratelimit_fallbacks_total 0.0" in metrics, "limits came from Redis"
+    buckets = list(redis_client.scan_iter(match="trajops:ratelimit:*"))
+    assert any(b.decode().endswith(token.split("_")[1]) for b in buckets), "per-key bucket"
 
 
 def test_unreachable_redis_never_fails_a_request(tracking_uri: str, tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:{closed_port()}/0"
-    app = create_app(settings(tracking_uri, tmp_path, url), options=AppOptions(poll=False))
-    with serve_in_thread(app) as base, httpx.Client(base_url=base) as http:
+    unreachable = settings(tracking_uri, tmp_path, url)
+    _, token = issue_key(unreachable, scopes="admin")
+    app = create_app(unreachable, options=AppOptions(poll=False))
+    with (
+        serve_in_thread(app) as base,
+        httpx.Client(base_url=base, headers={"X-API-Key": token}) as http,
+    ):
         for _ in range(5):
             r = http.post("/v1/predict", json=BODY)
             assert r.status_code == 200, r.text
@@ -135,3 +157,11 @@ def test_unreachable_redis_never_fails_a_request(tracking_uri: str, tmp_path: Pa
     ]
     assert errors and float(errors[0].split()[-1]) == 5.0
     assert 'trajops_cache_errors_total{backend="redis",op="get"} 5.0' in metrics
+    fallbacks = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("trajops_ratelimit_fallbacks_total ")
+    ]
+    assert float(fallbacks[0].split()[-1]) >= 5, (
+        "rate limits fell back in-process, no request failed"
+    )

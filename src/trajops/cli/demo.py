@@ -2,7 +2,8 @@
 
 Simulate crowds, train the three forecasters (briefly), register them, promote the best to
 ``champion`` and the runner-up to ``challenger`` through the gate, print the registry, then
-serve the champion (unless ``--no-serve``).
+(unless ``--no-serve``) create an API key, print it with a ready-to-paste ``curl`` example and
+serve the champion.
 """
 
 from __future__ import annotations
@@ -114,8 +115,48 @@ def demo(
         return
     from trajops.serving.server import run_server
 
+    token = create_demo_key(settings)
+    base = f"http://{settings.host}:{settings.port}"
     console.print(
-        f"serving the champion on http://{settings.host}:{settings.port} "
-        "(POST /v1/predict, docs at /docs); Ctrl-C stops"
+        f"serving the champion on {base} (POST /v1/predict, docs at /docs); Ctrl-C stops\n"
+        "API key for this demo (scopes predict, feedback; shown once, only its hash is stored):"
     )
+    typer.echo(token)
+    typer.echo(curl_example(base, token))
     run_server(settings)
+
+
+def create_demo_key(settings: Settings) -> str:
+    """A ``predict,feedback`` key in the configured store (audited like ``keys create``)."""
+    from trajops.cli._common import opened_store
+    from trajops.security.audit import AuditRecord, append_audit
+    from trajops.security.keys import ApiKeys
+
+    with opened_store(settings) as store:
+        info, token = ApiKeys.from_settings(settings, store).create_key(
+            name="demo", scopes="predict,feedback"
+        )
+        append_audit(
+            store,
+            [
+                AuditRecord(
+                    route="trajops demo",
+                    method="CLI",
+                    status=0,
+                    event="keys.create",
+                    key_id=info.id,
+                    details={"key_id": info.id, "scopes": sorted(info.scopes)},
+                )
+            ],
+        )
+    return token
+
+
+def curl_example(base: str, token: str) -> str:
+    """A ready-to-paste ``curl`` prediction for one walker, authenticated with ``token``."""
+    positions = ", ".join(f"[{0.5 * i:.1f}, 0.0]" for i in range(8))
+    body = f'{{"agents": [{{"agent_id": "ped-1", "positions": [{positions}]}}]}}'
+    return (
+        f"curl -s -X POST {base}/v1/predict -H 'Content-Type: application/json' "
+        f"-H 'X-API-Key: {token}' -d '{body}'"
+    )

@@ -6,8 +6,12 @@ import typer
 
 from trajops import __version__
 from trajops.cli import audit as audit_cmd
+from trajops.cli import batch as batch_cmd
+from trajops.cli import cards as cards_cmd
+from trajops.cli import config as config_cmd
 from trajops.cli import data, demo, evaluate, models_cmd, serve, train
 from trajops.cli import drift as drift_cmd
+from trajops.cli import experiments as experiments_cmd
 from trajops.cli import keys as keys_cmd
 from trajops.cli import privacy as privacy_cmd
 from trajops.cli._common import fail
@@ -28,6 +32,10 @@ app.add_typer(
     privacy_cmd.app, name="privacy", help="Retention purge, erasure and export of a subject's data."
 )
 app.add_typer(drift_cmd.app, name="drift", help="Input drift of served traffic (Evidently).")
+app.add_typer(batch_cmd.app, name="batch", help="Batch prediction over files with Dask.")
+app.add_typer(cards_cmd.app, name="cards", help="Model cards and performance (fairness) cards.")
+app.add_typer(config_cmd.app, name="config", help="Configuration reference and effective settings.")
+app.add_typer(experiments_cmd.app, name="experiments", help="A/B experiments and rollback.")
 app.command("evaluate")(evaluate.evaluate)
 app.command("train")(train.train)
 app.command("demo")(demo.demo)

@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from trajops.errors import ServiceUnavailable, ValidationError
+from trajops.errors import NotFoundError, ServiceUnavailable, ValidationError
 from trajops.monitoring.alerts import AlertManager, Signal
 from trajops.monitoring.drift import DriftDetector, Persistence, features_from_obs, save_html
 from trajops.monitoring.reference import Reference
@@ -163,23 +163,40 @@ def _log_to_mlflow(settings: Settings, summary: dict[str, Any], folder: Path) ->
         log.warning("drift run not logged to MLflow: %s", exc.__class__.__name__)
 
 
+def _report_dict(r: DriftReport) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "created_at": r.created_at.isoformat(),
+        "model_version": r.model_version,
+        "dataset_drift": r.dataset_drift,
+        "drifted_features": r.drifted_features,
+        "scores": r.scores,
+        "n_reference": r.n_reference,
+        "n_current": r.n_current,
+        "report_path": r.report_path,
+    }
+
+
 def list_reports(store: Store, *, limit: int = 50) -> list[dict[str, Any]]:
     """Stored drift runs, newest first."""
     with store.session() as session:
         rows = session.execute(
             select(DriftReport).order_by(DriftReport.id.desc()).limit(limit)
         ).scalars()
-        return [
-            {
-                "id": r.id,
-                "created_at": r.created_at.isoformat(),
-                "model_version": r.model_version,
-                "dataset_drift": r.dataset_drift,
-                "drifted_features": r.drifted_features,
-                "scores": r.scores,
-                "n_reference": r.n_reference,
-                "n_current": r.n_current,
-                "report_path": r.report_path,
-            }
-            for r in rows
-        ]
+        return [_report_dict(r) for r in rows]
+
+
+def get_report(store: Store, report_id: int) -> dict[str, Any]:
+    """One stored drift run.
+
+    Raises:
+        NotFoundError: no drift report with this id.
+    """
+    with store.session() as session:
+        row = session.get(DriftReport, report_id)
+        if row is None:
+            raise NotFoundError(
+                f"no drift report with id {report_id}",
+                details=[{"loc": ["path", "report_id"], "msg": "unknown report"}],
+            )
+        return _report_dict(row)

@@ -287,6 +287,27 @@ class ApiKeys:
                     self._cache.popitem(last=False)
         return info
 
+    def authenticate_cached(self, token: str | None) -> KeyInfo | None:
+        """The key behind ``token`` from the in-process cache only; ``None`` on a cache miss.
+
+        Never touches the store, so an async caller can run it on the event loop and hand only
+        misses to :meth:`authenticate` in a worker thread.
+
+        Raises:
+            AuthenticationError: missing or malformed token, or a cached key now expired/revoked.
+        """
+        if not token:
+            return self.authenticate(token)  # raises: missing
+        token = token.strip()
+        if _TOKEN.match(token) is None:
+            return self.authenticate(token)  # raises: malformed
+        digest = self._digest(token)
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is None or cached[0] <= self._clock():
+            return None
+        return self._check_live(cached[1])
+
     def _lookup(self, key_id: str, digest: str) -> KeyInfo:
         with self.store.session() as session:
             row = session.get(ApiKey, key_id)

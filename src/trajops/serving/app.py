@@ -1,8 +1,13 @@
 """The FastAPI app factory and its lifespan.
 
-``create_app(settings)`` builds an app whose pool, cache and service are opened in the
-lifespan and kept on ``app.state``; nothing is created at import. ``app_from_env`` is the
-zero-argument factory uvicorn imports in each worker process (``--workers > 1``).
+``create_app(settings)`` builds an app whose pool, cache, service, monitor (store, log writer,
+alerts), API keys and rate limiter are opened in the lifespan and kept on ``app.state``;
+nothing is created at import. ``app_from_env`` is the zero-argument factory uvicorn imports in
+each worker process (``--workers > 1``).
+
+Middleware, outermost first: :class:`ServingMiddleware` (metrics, body limit, audit of every
+request after its response) then :class:`AuthMiddleware` (key, scope, rate limit; absent when
+``auth_enabled`` is off), then FastAPI's own exception handling and the routes.
 """
 
 from __future__ import annotations
@@ -14,18 +19,31 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from trajops import __version__
+from trajops.security.keys import ApiKeys
+from trajops.security.ratelimit import rate_limiter_from_settings
+from trajops.serving._store import MigrationConfig, StoreMigrations, open_monitor
+from trajops.serving.audit import LogBackpressure, RequestAuditor
+from trajops.serving.auth import AuthMiddleware
 from trajops.serving.cache import RedisCacheConfig, create_cache
 from trajops.serving.errors import install_error_handlers
+from trajops.serving.experiments import ExperimentRuntime
 from trajops.serving.metrics import ServingMetrics
 from trajops.serving.middleware import ServingMiddleware
+from trajops.serving.monitoring import JobsConfig, MonitoringJobs, OfflineMetrics
 from trajops.serving.pool import ModelPool, PoolConfig
 from trajops.serving.prediction import PredictionService, ServiceConfig
 from trajops.serving.routes import router
-from trajops.serving.schemas import PredictRequest, RequestLimits
+from trajops.serving.routes_batch import open_batch_jobs
+from trajops.serving.routes_batch import router as batch_router
+from trajops.serving.routes_cards import router as cards_router
+from trajops.serving.routes_experiments import router as experiments_router
+from trajops.serving.routes_monitoring import router as monitoring_router
+from trajops.serving.schemas import FeedbackRequest, PredictRequest, RequestLimits
 from trajops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +56,8 @@ class AppOptions:
     pool: PoolConfig = field(default_factory=PoolConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     redis: RedisCacheConfig = field(default_factory=RedisCacheConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
+    migrations: MigrationConfig = field(default_factory=MigrationConfig)
     poll: bool = True
     """Run the registry poller (off only in tests that drive ``refresh`` themselves)."""
     freeze_gc: bool = True
@@ -50,8 +70,21 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     options: AppOptions = app.state.options
     metrics: ServingMetrics = app.state.metrics
-    if not settings.tracking_uri:
-        settings.ensure_home()  # the embedded SQLite registry lives under home
+    settings.ensure_home()  # embedded stores, keys and the log spool live under home
+    # The store may be down: the monitor starts anyway (its writer spools) and the schema is
+    # migrated in the background until the database answers.
+    monitor = open_monitor(settings)
+    migrations = StoreMigrations(monitor.store, options.migrations)
+    await migrations.start()
+    metrics.watch_log_writer(monitor.writer)
+    app.state.monitor = monitor
+    app.state.migrations = migrations
+    app.state.keys = ApiKeys.from_settings(settings, monitor.store)
+    app.state.rate_limiter = rate_limiter_from_settings(
+        settings, on_fallback=metrics.ratelimit_fallbacks.inc
+    )
+    app.state.on_finish = RequestAuditor(monitor)
+    app.state.backpressure = LogBackpressure(monitor.writer, metrics)
     cache = create_cache(
         redis_url=settings.redis_url.get_secret_value() if settings.redis_url else None,
         cache_size=settings.cache_size,
@@ -69,10 +102,30 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.cache = cache
     app.state.pool = pool
-    app.state.service = PredictionService(
-        pool=pool, cache=cache, metrics=metrics, limits=app.state.limits, config=options.service
+    app.state.experiments = experiments = ExperimentRuntime(
+        settings=settings, monitor=monitor, pool=pool
     )
+    app.state.service = PredictionService(
+        pool=pool,
+        cache=cache,
+        metrics=metrics,
+        limits=app.state.limits,
+        config=options.service,
+        experiments=experiments.router,
+    )
+    app.state.offline = offline = OfflineMetrics(settings, metrics, options.jobs)
+    app.state.jobs = jobs = MonitoringJobs(
+        settings=settings,
+        monitor=monitor,
+        pool=pool,
+        metrics=metrics,
+        offline=offline,
+        config=options.jobs,
+    )
+    app.state.batch_jobs = open_batch_jobs(settings)  # None unless TRAJOPS_BATCH_ROOT is set
     await pool.start(poll=options.poll)
+    jobs.start()
+    await experiments.start()
     # MLflow, pandas and SQLAlchemy leave ~10^6 long-lived objects; without freezing them,
     # every full GC walks them all and stalls the event loop for hundreds of milliseconds.
     if options.freeze_gc:
@@ -87,8 +140,23 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # uvicorn has finished in-flight requests by now (SIGTERM drains first): stop the
+        # jobs, then flush every queued log and audit row before the process exits.
+        await experiments.stop()
+        await jobs.stop()
+        if app.state.batch_jobs is not None:  # a running batch job stops after its partitions
+            await anyio.to_thread.run_sync(app.state.batch_jobs.close)
         await pool.stop()
         await cache.close()
+        await migrations.stop()
+        await anyio.to_thread.run_sync(monitor.close)
+        app.state.on_finish = app.state.backpressure = None
+        metrics.watch_log_writer(None)
+        log.info(
+            "trajops serving stopped: %d log rows written, %d spooled",
+            monitor.writer.written,
+            monitor.writer.spooled,
+        )
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -99,9 +167,16 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    body = PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-    components.update(body.pop("$defs", {}))
-    components[PredictRequest.__name__] = body
+    for model in (PredictRequest, FeedbackRequest):
+        body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(body.pop("$defs", {}))
+        components[model.__name__] = body
+    if app.state.settings.auth_enabled:  # documents what AuthMiddleware enforces
+        schema["components"]["securitySchemes"] = {
+            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "BearerKey": {"type": "http", "scheme": "bearer"},
+        }
+        schema["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}]
     app.openapi_schema = schema
     return schema
 
@@ -134,9 +209,25 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
         timestamp_tolerance_s=settings.timestamp_tolerance_s,
     )
     app.include_router(router)
+    app.include_router(monitoring_router)
+    app.include_router(batch_router)
+    app.include_router(experiments_router)
+    app.include_router(cards_router)
     install_error_handlers(app)
-    app.add_middleware(
-        ServingMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
+    app.state.on_finish = app.state.backpressure = None
+    if settings.auth_enabled:
+        app.add_middleware(
+            AuthMiddleware,
+            routes=app.router.routes,
+            app_state=app.state,
+            metrics=app.state.metrics,
+            metrics_public=settings.metrics_public,
+        )
+    app.add_middleware(  # added last: the outermost, so it counts and audits auth refusals
+        ServingMiddleware,
+        metrics=app.state.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        app_state=app.state,
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

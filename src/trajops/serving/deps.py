@@ -10,8 +10,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from trajops.monitoring.service import Monitor
+from trajops.serving._store import StoreMigrations
 from trajops.serving.cache import PredictionCache
 from trajops.serving.metrics import ServingMetrics
+from trajops.serving.monitoring import MonitoringJobs, OfflineMetrics
 from trajops.serving.pool import ModelPool
 from trajops.serving.prediction import PredictionService
 from trajops.serving.schemas import RequestLimits
@@ -48,9 +51,33 @@ async def get_limits(request: Request) -> RequestLimits:
     return limits
 
 
+async def get_monitor(request: Request) -> Monitor:
+    monitor: Monitor = request.app.state.monitor
+    return monitor
+
+
+async def get_migrations(request: Request) -> StoreMigrations:
+    migrations: StoreMigrations = request.app.state.migrations
+    return migrations
+
+
+async def get_offline(request: Request) -> OfflineMetrics:
+    offline: OfflineMetrics = request.app.state.offline
+    return offline
+
+
+async def get_jobs(request: Request) -> MonitoringJobs:
+    jobs: MonitoringJobs = request.app.state.jobs
+    return jobs
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[ModelPool, Depends(get_pool)]
 CacheDep = Annotated[PredictionCache, Depends(get_cache)]
 MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
 ServiceDep = Annotated[PredictionService, Depends(get_service)]
 LimitsDep = Annotated[RequestLimits, Depends(get_limits)]
+MonitorDep = Annotated[Monitor, Depends(get_monitor)]
+MigrationsDep = Annotated[StoreMigrations, Depends(get_migrations)]
+OfflineDep = Annotated[OfflineMetrics, Depends(get_offline)]
+JobsDep = Annotated[MonitoringJobs, Depends(get_jobs)]

@@ -8,10 +8,16 @@ or put the workers behind separate ports.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from trajops.store.writer import LogWriter
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -29,6 +35,9 @@ LATENCY_BUCKETS = (
     10.0,
 )
 """Seconds; the service answers in about a millisecond, so the low end is fine-grained."""
+
+ERROR_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+"""Metres; ETH/UCY forecasters score 0.3-1.5 m ADE, a broken one several metres."""
 
 NO_MODEL = ""
 """``model_version`` label of requests that no model served (health checks, errors)."""
@@ -106,6 +115,58 @@ class ServingMetrics:
             ["version"],
             registry=r,
         )
+        self.online_ade = Histogram(
+            "trajops_online_ade_meters",
+            "ADE of each scored ground-truth feedback (online accuracy), metres.",
+            ["model_version", "variant"],
+            buckets=ERROR_BUCKETS,
+            registry=r,
+        )
+        self.online_fde = Histogram(
+            "trajops_online_fde_meters",
+            "FDE (error at the last step given) of each scored feedback, metres.",
+            ["model_version", "variant"],
+            buckets=ERROR_BUCKETS,
+            registry=r,
+        )
+        self.offline_ade = Gauge(
+            "trajops_offline_ade_meters",
+            "Test ADE logged at training for each model version seen by this process.",
+            ["model_version"],
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "trajops_auth_failures",
+            "Requests refused by authentication, authorisation or rate limit, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.ratelimit_fallbacks = Counter(
+            "trajops_ratelimit_fallbacks",
+            "Requests rate-limited in-process because Redis was unreachable.",
+            registry=r,
+        )
+        self.log_backpressure = Counter(
+            "trajops_log_backpressure_seconds",
+            "Seconds requests waited for the log writer to catch up (sustained overload).",
+            registry=r,
+        )
+        self.drift_runs = Counter(
+            "trajops_drift_runs",
+            "Drift runs started by this process, by result (no_drift, drift, skipped, error).",
+            ["result"],
+            registry=r,
+        )
+        self._log_collector: Collector | None = None
+
+    def watch_log_writer(self, writer: LogWriter | None) -> None:
+        """Export the log writer's queue, spool and health (``None`` stops exporting)."""
+        if self._log_collector is not None:
+            self.registry.unregister(self._log_collector)
+            self._log_collector = None
+        if writer is not None:
+            self._log_collector = _LogWriterCollector(writer)
+            self.registry.register(self._log_collector)
 
     def observe_request(
         self, *, route: str, method: str, status: int, model_version: str, seconds: float
@@ -126,3 +187,36 @@ class ServingMetrics:
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _LogWriterCollector(Collector):
+    """Reads the prediction/audit log writer's counters at scrape time (nothing on the hot path)."""
+
+    def __init__(self, writer: LogWriter) -> None:
+        self.writer = writer
+
+    def collect(self) -> Iterator[Metric]:
+        w = self.writer
+        yield CounterMetricFamily(
+            "trajops_log_rows_written",
+            "Log rows (predictions, feedback, audit) inserted into the store.",
+            value=w.written,
+        )
+        yield CounterMetricFamily(
+            "trajops_log_rows_spooled",
+            "Log rows written to the local spool because the store was unreachable.",
+            value=w.spooled,
+        )
+        yield GaugeMetricFamily(
+            "trajops_log_queue_rows", "Log rows queued in memory, not yet written.", value=w.pending
+        )
+        yield GaugeMetricFamily(
+            "trajops_log_spool_backlog_rows",
+            "Log rows waiting in spool files for the store to come back.",
+            value=w.spool_size(),
+        )
+        yield GaugeMetricFamily(
+            "trajops_log_writer_healthy",
+            "1 while the last write to the store succeeded, 0 while spooling.",
+            value=1.0 if w.healthy else 0.0,
+        )

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware of the prediction service: body size limit and request metrics.
+"""Pure ASGI middleware of the prediction service: body size limit, request metrics, audit hook.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) keeps the per-request cost to a few microseconds.
 The body limit is enforced twice: on ``Content-Length`` before reading anything, and on the
@@ -9,6 +9,7 @@ app runs, so the app never sees a truncated body.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,17 +21,45 @@ MODEL_VERSION_KEY = "trajops.model_version"
 """Scope key where a route records the model version that served the request."""
 START_KEY = "trajops.t0"
 """Scope key holding ``time.perf_counter()`` at the request's arrival."""
+BODY_KEY = "trajops.body"
+"""Scope key holding the raw request body read here (the audit digests it; no second read)."""
+KEY_ID_KEY = "trajops.key_id"
+"""Scope key holding the id of the API key that authenticated the request."""
+REQUEST_ID_KEY = "trajops.request_id"
+"""Scope key holding the request id a route assigned (echoed as ``x-request-id``)."""
+
+RequestHook = Callable[..., None]
+"""``hook(scope, status=..., seconds=...)`` called after each response (e.g. the auditor)."""
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_NEVER_WAIT = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Probes and scrapes answer at once even while the log writer is behind."""
 
 
 class ServingMiddleware:
-    """Counts and times every HTTP request; answers 413 to bodies above ``max_body_bytes``."""
+    """Counts and times every HTTP request; answers 413 to bodies above ``max_body_bytes``.
 
-    def __init__(self, app: ASGIApp, *, metrics: ServingMetrics, max_body_bytes: int) -> None:
+    Args:
+        app: the wrapped ASGI app.
+        metrics: where requests are counted.
+        max_body_bytes: body size limit.
+        on_finish: called after every response with the scope, status and seconds (the
+            auditor); read from ``app_state.on_finish`` at call time when ``app_state`` is given,
+            so the lifespan can install it after the middleware stack is built.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: ServingMetrics,
+        max_body_bytes: int,
+        app_state: Any = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.app_state = app_state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,22 +76,30 @@ class ServingMiddleware:
             await send(message)
 
         try:
+            backpressure = getattr(self.app_state, "backpressure", None)
+            if backpressure is not None and scope["path"] not in _NEVER_WAIT:
+                await backpressure.wait()
             if scope["method"] in _BODY_METHODS:
                 body = await self._read_body(scope, receive)
                 if body is None:
                     await self._too_large(scope, receive, send_wrapper)
                     return
+                scope[BODY_KEY] = body
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
+            seconds = time.perf_counter() - t0
             self.metrics.observe_request(
                 route=getattr(route, "path", "unmatched"),
                 method=scope["method"],
                 status=status,
                 model_version=scope.get(MODEL_VERSION_KEY, NO_MODEL),
-                seconds=time.perf_counter() - t0,
+                seconds=seconds,
             )
+            hook: RequestHook | None = getattr(self.app_state, "on_finish", None)
+            if hook is not None:
+                hook(scope, status=status, seconds=seconds)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or ``None`` when it is (or announces to be) over the limit."""

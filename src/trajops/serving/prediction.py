@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from trajops.serving.cache import PredictionCache, cache_key, input_digest, norm
 from trajops.serving.metrics import ServingMetrics
 from trajops.serving.pool import LoadedModel, ModelPool
 from trajops.serving.schemas import RequestLimits
+
+if TYPE_CHECKING:
+    from trajops.experiments.routing import ExperimentRouter, Route
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,10 @@ class PredictionResult:
     variant: str
     predictions: np.ndarray
     cached: bool
+    route: Route | None = None
+    """The experiment arm that served the request (None: not routed by an experiment)."""
+    route_error: bool = False
+    """The routed arm's model could not be used; the default model answered instead."""
 
 
 class PredictionService:
@@ -60,8 +67,10 @@ class PredictionService:
         metrics: ServingMetrics,
         limits: RequestLimits | None = None,
         config: ServiceConfig | None = None,
+        experiments: ExperimentRouter | None = None,
     ) -> None:
         self.pool = pool
+        self.experiments = experiments
         self.limits = limits or RequestLimits()
         self.cache = cache
         self.metrics = metrics
@@ -75,14 +84,21 @@ class PredictionService:
         self._counters: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     async def predict(
-        self, *, obs: np.ndarray, num_samples: int, model_ref: str | None
+        self,
+        *,
+        obs: np.ndarray,
+        num_samples: int,
+        model_ref: str | None,
+        unit_id: str | None = None,
     ) -> PredictionResult:
         """Forecast the agents of one scene.
 
         Args:
             obs: ``(N, T_obs, 2)`` validated observed positions.
             num_samples: K samples per agent.
-            model_ref: alias or version; ``None`` for the default model.
+            model_ref: alias or version; ``None`` for the default model (or the experiment's).
+            unit_id: the running experiment's assignment unit; requests naming a model are
+                never routed.
 
         Returns:
             The prediction and where it came from.
@@ -91,12 +107,24 @@ class PredictionService:
             ModelNotFoundError: unknown alias or version.
             ServiceUnavailable: no model can be loaded for the reference.
         """
-        hit = self.pool.resolve(model_ref)
-        model, alias = hit if hit is not None else await self.pool.acquire(model_ref)
+        route = None
+        if model_ref is None and unit_id is not None and self.experiments is not None:
+            route = self.experiments.route(unit_id)
+        route_error = False
+        try:
+            ref = route.model_ref if route is not None else model_ref
+            hit = self.pool.resolve(ref)
+            model, alias = hit if hit is not None else await self.pool.acquire(ref)
+        except Exception:
+            if route is None:
+                raise
+            route_error = True  # counted against the arm; the caller gets the default model
+            hit = self.pool.resolve(None)
+            model, alias = hit if hit is not None else await self.pool.acquire(None)
         norm = normalise_obs(obs)  # (N, T_obs, 2)
         digest = input_digest(norm, num_samples)
         key = cache_key(model_name=model.name, version=model.version, digest=digest)
-        variant = DEFAULT_VARIANT
+        variant = route.variant if route is not None else DEFAULT_VARIANT
 
         out = await self._get(key)
         cached = out is not None
@@ -112,7 +140,13 @@ class PredictionService:
             await self._set(key, out)
         self._count(variant, model.version, len(norm))
         return PredictionResult(
-            model=model, alias=alias, variant=variant, predictions=out, cached=cached
+            model=model,
+            alias=alias,
+            variant=variant,
+            predictions=out,
+            cached=cached,
+            route=route,
+            route_error=route_error,
         )
 
     def _count(self, variant: str, version: str, agents: int) -> None:

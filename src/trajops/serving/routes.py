@@ -7,25 +7,40 @@ import re
 import time
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from trajops import STEP_S, T_PRED
-from trajops.serving.deps import CacheDep, MetricsDep, PoolDep, ServiceDep
-from trajops.serving.middleware import MODEL_VERSION_KEY, START_KEY
+from trajops.serving._store import store_status
+from trajops.serving.deps import (
+    CacheDep,
+    LimitsDep,
+    MetricsDep,
+    MigrationsDep,
+    MonitorDep,
+    OfflineDep,
+    PoolDep,
+    ServiceDep,
+)
+from trajops.serving.experiments import ExperimentRuntime
+from trajops.serving.middleware import MODEL_VERSION_KEY, REQUEST_ID_KEY, START_KEY
 from trajops.serving.responses import OrjsonResponse
 from trajops.serving.schemas import (
-    ERROR_RESPONSES,
+    FeedbackRequest,
+    FeedbackResponse,
     PredictRequest,
     PredictResponse,
     SetDefaultRequest,
+    error_responses,
+    parse_feedback_request,
     parse_predict_request,
 )
 
 router = APIRouter()
 
 HORIZON_S = round(STEP_S * T_PRED, 6)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")  # fits the stores' request_id columns
 
 
 def _request_id(request: Request) -> str:
@@ -35,7 +50,7 @@ def _request_id(request: Request) -> str:
     return os.urandom(16).hex()  # as random as uuid4, a third of the cost
 
 
-def _body_doc(model: type[PredictRequest]) -> dict[str, Any]:
+def _body_doc(model: type[PredictRequest] | type[FeedbackRequest]) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
@@ -45,19 +60,26 @@ def _body_doc(model: type[PredictRequest]) -> dict[str, Any]:
     tags=["predict"],
     summary="Forecast the next 4.8 s of every agent of one scene",
     response_model=PredictResponse,
-    responses=ERROR_RESPONSES,
+    responses=error_responses(404, 413, 422, 503),
     openapi_extra=_body_doc(PredictRequest),
 )
-async def predict(request: Request, service: ServiceDep) -> Response:
+async def predict(request: Request, service: ServiceDep, monitor: MonitorDep) -> Response:
     """Predict 12 future positions (0.4 s apart) for each agent from its last 8 positions.
 
-    All agents of one request are one scene: they are each other's neighbours.
+    All agents of one request are one scene: they are each other's neighbours. Every agent's
+    input and forecast is logged (agent ids pseudonymised) for feedback scoring and drift.
     """
     # The raw body is parsed by pydantic-core in one pass (faster than FastAPI's json.loads +
     # validation) with limits from settings; the schema still documents the body in OpenAPI.
     parsed = parse_predict_request(await request.body(), service.limits)
     req = parsed.request
-    result = await service.predict(obs=parsed.obs, num_samples=req.num_samples, model_ref=req.model)
+    experiments: ExperimentRuntime = request.app.state.experiments
+    unit_id = experiments.unit_id(
+        request, agent_id=str(req.agents[0].agent_id), scene_id=req.scene_id
+    )
+    result = await service.predict(
+        obs=parsed.obs, num_samples=req.num_samples, model_ref=req.model, unit_id=unit_id
+    )
     model = result.model
     request.scope[MODEL_VERSION_KEY] = model.version
     preds = result.predictions  # (N, T_pred, 2) or (N, K, T_pred, 2)
@@ -69,7 +91,29 @@ async def predict(request: Request, service: ServiceDep) -> Response:
             for i, a in enumerate(req.agents)
         ]
     request_id = _request_id(request)
+    request.scope[REQUEST_ID_KEY] = request_id
     started = request.scope.get(START_KEY, time.perf_counter())
+    latency_ms = round((time.perf_counter() - started) * 1e3, 3)
+    # Queued for the writer thread (cached answers too: they were served all the same).
+    monitor.log_prediction(
+        request_id=request_id,
+        model_name=model.name,
+        model_version=model.version,
+        variant=result.variant,
+        agent_ids=[str(a.agent_id) for a in req.agents],
+        scene_id=req.scene_id,
+        obs=parsed.obs,
+        pred=preds if req.num_samples == 1 else preds[:, 0],
+        step_s=STEP_S,
+        latency_ms=latency_ms,
+    )
+    experiments.record(
+        result,
+        request_id=request_id,
+        obs=parsed.obs,
+        agent_ids=[str(a.agent_id) for a in req.agents],
+        latency_ms=latency_ms,
+    )
     body = {
         "request_id": request_id,
         "model": {
@@ -82,10 +126,55 @@ async def predict(request: Request, service: ServiceDep) -> Response:
         "step_s": STEP_S,
         "horizon_s": HORIZON_S,
         "predictions": items,
-        "latency_ms": round((time.perf_counter() - started) * 1e3, 3),
+        "latency_ms": latency_ms,
         "cached": result.cached,
     }
     return OrjsonResponse(body, headers={"x-request-id": request_id})
+
+
+@router.post(
+    "/v1/feedback",
+    tags=["monitoring"],
+    summary="Report where an agent really went; scored against its logged forecast",
+    response_model=FeedbackResponse,
+    responses=error_responses(404, 409, 413, 422, 503),
+    openapi_extra=_body_doc(FeedbackRequest),
+)
+async def feedback(
+    request: Request,
+    monitor: MonitorDep,
+    metrics: MetricsDep,
+    offline: OfflineDep,
+    limits: LimitsDep,
+) -> Response:
+    """Ground truth for one agent of an earlier prediction: ADE/FDE over the steps given.
+
+    404 while the prediction is unknown (or still in the write queue: retry in a second),
+    409 for a second report of the same request and agent, 503 while the store is down.
+    """
+    req = parse_feedback_request(await request.body(), limits)
+    request.scope[REQUEST_ID_KEY] = req.request_id
+    positions = [list(p) for p in req.positions]  # (n, 2)
+    score = await anyio.to_thread.run_sync(
+        lambda: monitor.feedback(
+            request_id=req.request_id, agent_id=str(req.agent_id), positions=positions
+        )
+    )
+    request.scope[MODEL_VERSION_KEY] = score.model_version
+    metrics.online_ade.labels(score.model_version, score.variant).observe(score.ade)
+    metrics.online_fde.labels(score.model_version, score.variant).observe(score.fde)
+    offline.prefetch(score.model_version)  # offline ADE next to the online one in /metrics
+    return OrjsonResponse(
+        {
+            "request_id": score.request_id,
+            "agent_id": req.agent_id,
+            "model_version": score.model_version,
+            "variant": score.variant,
+            "n_steps": score.n_steps,
+            "ade": score.ade,
+            "fde": score.fde,
+        }
+    )
 
 
 @router.get("/v1/models", tags=["models"], summary="Loaded versions, aliases and load times")
@@ -97,7 +186,7 @@ async def list_models(pool: PoolDep) -> Response:
     "/v1/models/reload",
     tags=["models"],
     summary="Re-read aliases from the registry now and swap in moved ones",
-    responses={503: ERROR_RESPONSES[503]},
+    responses=error_responses(503),
 )
 async def reload_models(pool: PoolDep) -> Response:
     return OrjsonResponse(await pool.refresh())
@@ -107,7 +196,7 @@ async def reload_models(pool: PoolDep) -> Response:
     "/v1/models/default",
     tags=["models"],
     summary="Choose the alias or version that serves unrouted traffic (this process)",
-    responses={k: ERROR_RESPONSES[k] for k in (404, 422, 503)},
+    responses=error_responses(404, 422, 503),
 )
 async def set_default_model(body: SetDefaultRequest, pool: PoolDep) -> Response:
     """The model is loaded and smoke-tested first; a bad reference changes nothing."""
@@ -124,14 +213,17 @@ async def healthz() -> Response:
     tags=["ops"],
     summary="Readiness per dependency (503 while the default model is not loaded)",
 )
-async def readyz(pool: PoolDep, cache: CacheDep) -> Response:
-    """``model`` is required; the registry and the cache are reported but not required: a
-    loaded model keeps serving from memory while the registry is down, and a broken cache
-    only costs speed."""
+async def readyz(
+    pool: PoolDep, cache: CacheDep, monitor: MonitorDep, migrations: MigrationsDep
+) -> Response:
+    """``model`` is required; the registry, the cache and the store are reported but not
+    required: a loaded model keeps serving from memory while the registry is down, a broken
+    cache only costs speed, and logs are spooled (and replayed) while the store is down."""
     checks = {
         "model": {**pool.model_status(), "required": True},
         "registry": {**await pool.registry_status(), "required": False},
         "cache": {**await cache.status(), "required": False},
+        "store": {**await store_status(monitor, migrations), "required": False},
     }
     ready = all(c["ok"] for c in checks.values() if c["required"])
     return OrjsonResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)

@@ -198,6 +198,65 @@ def _check_timestamps(agents: list[AgentIn], limits: RequestLimits) -> None:
         )
 
 
+RequestId = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9._:\-]{1,64}$")]
+
+
+class FeedbackRequest(BaseModel):
+    """Ground truth for one served agent: where it really went after the prediction."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": "3f2a9c0d4e5b6a7f8091a2b3c4d5e6f7",
+                    "agent_id": "ped-1",
+                    "positions": [[round(3.36 + 0.48 * i, 2), 0.0] for i in range(1, T_PRED + 1)],
+                }
+            ]
+        },
+    )
+
+    request_id: RequestId = Field(description="`request_id` of the prediction response.")
+    agent_id: AgentId = Field(description="The agent's id as sent in the prediction request.")
+    positions: list[Point] = Field(
+        min_length=1,
+        max_length=T_PRED,
+        description=f"The true `[x, y]` positions after the observation, {STEP_S} s apart: "
+        f"1..{T_PRED} (a partial future is scored on the steps given).",
+    )
+
+
+def parse_feedback_request(body: bytes, limits: RequestLimits) -> FeedbackRequest:
+    """Parse and validate a raw ``/v1/feedback`` body (same rules and errors as predictions).
+
+    Raises:
+        ValidationError: malformed JSON, a schema violation or a coordinate beyond the limit.
+    """
+    try:
+        req = FeedbackRequest.model_validate_json(body)
+    except PydanticValidationError as exc:
+        details = _details(exc)
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise MalformedJSONError("request body is not valid JSON", details=details) from None
+        raise ValidationError("invalid feedback", details=details) from None
+    pos = np.asarray(req.positions, dtype=np.float64)  # (n, 2)
+    too_far = np.abs(pos) > limits.max_coordinate  # (n, 2)
+    if too_far.any():
+        t, axis = (int(v) for v in np.argwhere(too_far)[0])
+        raise ValidationError(
+            f"coordinate beyond ±{limits.max_coordinate:g} m",
+            details=[
+                {
+                    "loc": ["body", "positions", t, axis],
+                    "msg": f"|coordinate| must be <= {limits.max_coordinate:g}",
+                }
+            ],
+        )
+    return req
+
+
 # --- responses (documentation of the wire format; the hot path serialises with orjson) -----
 
 
@@ -229,6 +288,16 @@ class PredictResponse(BaseModel):
     cached: bool = Field(description="Whether the prediction came from the cache.")
 
 
+class FeedbackResponse(BaseModel):
+    request_id: str
+    agent_id: str | int
+    model_version: str = Field(description="Version that made the scored prediction.")
+    variant: str = Field(description="Experiment arm that served it.")
+    n_steps: int = Field(description="Positions scored.")
+    ade: float = Field(description="Mean displacement error over the steps given, metres.")
+    fde: float = Field(description="Displacement error at the last step given, metres.")
+
+
 class ErrorDetail(BaseModel):
     loc: list[str | int]
     msg: str
@@ -255,9 +324,18 @@ class SetDefaultRequest(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in (
+        (401, "Missing, invalid, expired or revoked API key."),
+        (403, "The API key lacks the scope this route needs."),
         (404, "Unknown model alias or version."),
+        (409, "Conflicts with what is stored (e.g. duplicate feedback)."),
         (413, "Request body larger than the limit."),
         (422, "Invalid input (schema, limits, malformed JSON)."),
+        (429, "Rate limit of the API key exceeded; see Retry-After."),
         (503, "No model loaded for the requested reference."),
     )
 }
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries of ``codes`` (auth errors are added to every route)."""
+    return {c: ERROR_RESPONSES[c] for c in (401, 403, 429, *codes)}

@@ -1,4 +1,7 @@
-"""Fixtures of the serving tests: a real SQLite MLflow registry with CV models, and apps on it."""
+"""Fixtures of the serving tests: a real SQLite MLflow registry with CV models, and apps on it.
+
+Auth is on (the default): the shared client sends an admin key created through ``ApiKeys``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from tests._support.api_keys import issue_key
+from tests._support.mlflow_uris import mlflow_uris, restored_mlflow_uris
 from trajops.models import ConstantVelocity
 from trajops.models.pyfunc import log_forecaster
 from trajops.serving import AppOptions, create_app, serve_in_thread
@@ -30,20 +35,23 @@ def build_registry(root: Path, *, versions: int) -> RegistryInfo:
     """A SQLite MLflow store under ``root`` with ``versions`` CV versions; champion = 1,
     challenger = 2 (when there are two)."""
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, registry_uri=uri)
     exp = client.create_experiment("serving-tests", artifact_location=(root / "art").as_uri())
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
+    with mlflow_uris(uri):
         for _ in range(versions):
             with mlflow.start_run(experiment_id=exp):
                 log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
-    finally:
-        mlflow.set_tracking_uri(previous)
     client.set_registered_model_alias(MODEL, "champion", "1")
     if versions > 1:
         client.set_registered_model_alias(MODEL, "challenger", "2")
     return RegistryInfo(uri=uri, root=root, client=client)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _isolated_mlflow_uris() -> Iterator[None]:
+    """Routes may point MLflow's global URIs at a test registry; no module sees another's."""
+    with restored_mlflow_uris():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -62,8 +70,16 @@ def client(
 ) -> Iterator[httpx.Client]:
     """A real uvicorn server on the shared registry (no poller), and a client to it."""
     settings = make_settings(
-        registry, tmp_path_factory.mktemp("home"), max_agents=50, max_body_bytes=20_000
+        registry,
+        tmp_path_factory.mktemp("home"),
+        max_agents=50,
+        max_body_bytes=20_000,
+        rate_limit_burst=10_000,  # the junk test sends hundreds of requests at once
     )
+    _, token = issue_key(settings, scopes="admin")
     app = create_app(settings, options=AppOptions(poll=False))
-    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with (
+        serve_in_thread(app) as url,
+        httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": token}) as http,
+    ):
         yield http

@@ -197,4 +197,8 @@ def test_openapi_documents_the_predict_body(client: httpx.Client) -> None:
     schemas = spec["components"]["schemas"]
     assert schemas["PredictRequest"]["examples"][0]["agents"]
     assert "AgentIn" in schemas and "PredictResponse" in schemas and "ErrorResponse" in schemas
+    feedback = spec["paths"]["/v1/feedback"]["post"]["requestBody"]["content"]["application/json"]
+    assert feedback["schema"]["$ref"] == "#/components/schemas/FeedbackRequest"
+    assert schemas["FeedbackRequest"]["properties"]["positions"]["maxItems"] == 12
+    assert spec["components"]["securitySchemes"]["ApiKeyHeader"]["name"] == "X-API-Key"
     assert client.get("/docs").status_code == 200

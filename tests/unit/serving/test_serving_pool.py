@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from conftest import MODEL, RegistryInfo, build_registry, make_settings
+from tests._support.api_keys import issue_key
 from trajops.errors import ModelNotFoundError, ServiceUnavailable
 from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.serving.metrics import ServingMetrics
@@ -98,8 +99,13 @@ def test_unknown_refs_raise_domain_errors(own_registry: RegistryInfo) -> None:
 
 def test_empty_registry_starts_unready(tmp_path: Path) -> None:
     reg = RegistryInfo(uri=f"sqlite:///{tmp_path / 'empty.db'}", root=tmp_path, client=None)  # type: ignore[arg-type]
-    app = create_app(make_settings(reg, tmp_path / "home"), options=AppOptions(poll=False))
-    with serve_in_thread(app) as url, httpx.Client(base_url=url) as http:
+    settings = make_settings(reg, tmp_path / "home")
+    _, token = issue_key(settings, scopes="predict")
+    app = create_app(settings, options=AppOptions(poll=False))
+    with (
+        serve_in_thread(app) as url,
+        httpx.Client(base_url=url, headers={"X-API-Key": token}) as http,
+    ):
         r = http.get("/readyz")
         assert r.status_code == 503
         assert r.json()["checks"]["model"]["ok"] is False
