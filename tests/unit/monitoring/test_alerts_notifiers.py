@@ -60,7 +60,9 @@ def test_zero_cooldown_notifies_every_time(store: Store) -> None:
 
 
 def test_rules_fire_on_thresholds_only() -> None:
-    settings = Settings(alert_min_feedback=10, alert_ade_ratio=1.25, alert_p99_latency_ms=100, alert_error_rate=0.05)
+    settings = Settings(
+        alert_min_feedback=10, alert_ade_ratio=1.25, alert_p99_latency_ms=100, alert_error_rate=0.05
+    )
     snap = HealthSnapshot(
         drift_persistent=True,
         drifted_features=["mean_speed"],
@@ -102,7 +104,9 @@ def test_webhook_notifier_posts_json_to_a_real_receiver() -> None:
     finally:
         server.shutdown()
     assert received[0]["rule"] == "drift" and "drift" in received[0]["text"]
-    assert not WebhookNotifier(f"http://127.0.0.1:{free_port()}/closed", timeout_s=0.5).send({"rule": "x"})
+    assert not WebhookNotifier(f"http://127.0.0.1:{free_port()}/closed", timeout_s=0.5).send(
+        {"rule": "x"}
+    )
 
 
 def test_smtp_notifier_delivers_to_a_real_smtp_server() -> None:
@@ -117,7 +121,9 @@ def test_smtp_notifier_delivers_to_a_real_smtp_server() -> None:
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        notifier = SmtpNotifier(host="127.0.0.1", port=port, sender="t@localhost", recipients=["ops@localhost"])
+        notifier = SmtpNotifier(
+            host="127.0.0.1", port=port, sender="t@localhost", recipients=["ops@localhost"]
+        )
         assert notifier.send({"rule": "latency_p99", "severity": "warning", "message": "slow"})
     finally:
         controller.stop()
