@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     drift_persistence_m: int = Field(
         default=3, ge=1, description="Windows looked at by the drift persistence rule."
     )
+    evidently_workspace: Path | None = Field(
+        default=None,
+        description="Local Evidently workspace folder; when set, every drift run's snapshot is "
+        "added to its `trajops` project (browse with `evidently ui --workspace PATH`).",
+    )
 
     # --- alerts ------------------------------------------------------------------------
     alert_cooldown_s: float = Field(

@@ -132,9 +132,34 @@ def run_drift(
                 )
             ]
         )
+    if settings.evidently_workspace is not None and result.snapshot is not None:
+        summary["evidently_run_id"] = add_to_workspace(
+            settings.evidently_workspace, result.snapshot
+        )
     if log_to_mlflow:
         _log_to_mlflow(settings, summary, folder)
     return summary
+
+
+EVIDENTLY_PROJECT = "trajops"
+
+
+def add_to_workspace(path: Path, snapshot: Any) -> str | None:
+    """Add a drift snapshot to the ``trajops`` project of a local Evidently workspace.
+
+    Never fails the drift run: the workspace is a convenience for Evidently's UI.
+    """
+    from evidently.ui.workspace import Workspace
+
+    try:
+        workspace = Workspace.create(str(path))
+        found = workspace.search_project(EVIDENTLY_PROJECT)
+        project = found[0] if found else workspace.create_project(EVIDENTLY_PROJECT)
+        ref = workspace.add_run(project.id, snapshot)
+        return str(getattr(ref, "id", ref))
+    except Exception as exc:  # Evidently raises several unrelated types for a bad folder
+        log.warning("drift snapshot not added to the Evidently workspace: %s", exc)
+        return None
 
 
 def _log_to_mlflow(settings: Settings, summary: dict[str, Any], folder: Path) -> None:

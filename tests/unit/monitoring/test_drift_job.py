@@ -108,3 +108,24 @@ def test_too_few_inputs_is_a_clear_error(tmp_path: Path, reference: Reference) -
     store = Store(settings.resolved_database_url)
     with pytest.raises(ValidationError, match="not enough served inputs"):
         run_drift(settings, store, reference, model_version="1", log_to_mlflow=False)
+
+
+def test_snapshots_go_to_an_evidently_workspace_when_enabled(
+    tmp_path: Path, reference: Reference
+) -> None:
+    from evidently.ui.workspace import Workspace
+
+    settings = Settings(
+        home=tmp_path,
+        drift_window_size=300,
+        drift_min_inputs=100,
+        evidently_workspace=tmp_path / "ws",
+    )
+    store = Store(settings.resolved_database_url)
+    same = simulate(SimulationConfig.pedestrians(n_agents=40, n_steps=200, n_scenes=2, seed=7))
+    _log_served(store, same, n=300, tag="ws")
+    summary = run_drift(settings, store, reference, model_version="1", log_to_mlflow=False)
+    assert summary["evidently_run_id"]
+    workspace = Workspace(str(tmp_path / "ws"))
+    (project,) = workspace.search_project("trajops")
+    assert [str(r) for r in workspace.list_runs(project.id)] == [summary["evidently_run_id"]]
