@@ -14,6 +14,19 @@ if TYPE_CHECKING:
     from trajops.tracking.datasets import DataSplits
 
 
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_uris() -> Iterator[None]:
+    """Every test starts and ends with MLflow's process-wide URIs as they were.
+
+    ``mlflow.set_registry_uri`` also exports ``MLFLOW_REGISTRY_URI``; left behind, it sends a
+    later test's registrations (and its subprocesses) to an earlier test's registry.
+    """
+    from tests._support.mlflow_uris import restored_mlflow_uris
+
+    with restored_mlflow_uris():
+        yield
+
+
 @pytest.fixture
 def embedded_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Settings on the embedded defaults inside ``tmp_path`` (SQLite MLflow store + artifacts).

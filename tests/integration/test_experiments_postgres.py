@@ -24,6 +24,7 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy import select
 
+from tests._support.mlflow_uris import mlflow_uris
 from tests._support.services import shared_pg_available, temp_database
 from trajops.experiments import ExperimentRepository, ExperimentRouter, exposure_row
 from trajops.models import ConstantVelocity
@@ -58,18 +59,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(uri)
     exp = client.create_experiment("exp", artifact_location=(root / "art").as_uri())
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
+    with mlflow_uris(uri):
         for _ in range(2):
             with mlflow.start_run(experiment_id=exp):
                 log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
-    finally:
-        mlflow.set_tracking_uri(previous)
     client.set_registered_model_alias(MODEL, "champion", "1")
     client.set_registered_model_alias(MODEL, "challenger", "2")
     with temp_database("trajops_exp") as db:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("TRAJOPS_")}
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("TRAJOPS_", "MLFLOW_"))}
         yield {
             **clean,
             "TRAJOPS_HOME": str(root / "home"),
