@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from trajops.data.windows import WindowSet
+from trajops.errors import ValidationError
 
 
 @runtime_checkable
@@ -50,3 +51,18 @@ class Forecaster(Protocol):
     def load(cls, path: Path) -> Forecaster:
         """Read a model written by :meth:`save`."""
         ...
+
+
+def check_obs(obs: np.ndarray, t_obs: int) -> np.ndarray:
+    """``obs`` as a float64 ``(N, t_obs, 2)`` array of finite positions, or a ValidationError."""
+    obs = np.asarray(obs, dtype=np.float64)
+    if obs.ndim != 3 or obs.shape[1:] != (t_obs, 2):
+        raise ValidationError(
+            f"obs must have shape (N, {t_obs}, 2), got {obs.shape}",
+            details=[{"loc": ["obs"], "msg": f"expected (N, {t_obs}, 2)"}],
+        )
+    if not np.isfinite(obs).all():
+        raise ValidationError(
+            "obs holds NaN or infinite positions", details=[{"loc": ["obs"], "msg": "not finite"}]
+        )
+    return obs

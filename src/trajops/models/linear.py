@@ -19,6 +19,7 @@ from trajops import T_OBS, T_PRED
 from trajops.data.augment import agent_frame
 from trajops.data.windows import WindowSet
 from trajops.errors import ModelLoadError, ValidationError
+from trajops.models.base import check_obs
 
 
 @dataclass(frozen=True)
@@ -38,20 +39,6 @@ def _cv_future(obs_agent: np.ndarray, t_pred: int) -> np.ndarray:
     vel = obs_agent[:, -1] - obs_agent[:, -2]  # (N, 2)
     steps = np.arange(1, t_pred + 1, dtype=np.float64)  # (T_pred,)
     return obs_agent[:, -1][:, None] + vel[:, None] * steps[None, :, None]
-
-
-def _check_obs(obs: np.ndarray, t_obs: int) -> np.ndarray:
-    obs = np.asarray(obs, dtype=np.float64)
-    if obs.ndim != 3 or obs.shape[1:] != (t_obs, 2):
-        raise ValidationError(
-            f"obs must have shape (N, {t_obs}, 2), got {obs.shape}",
-            details=[{"loc": ["obs"], "msg": f"expected (N, {t_obs}, 2)"}],
-        )
-    if not np.isfinite(obs).all():
-        raise ValidationError(
-            "obs holds NaN or infinite positions", details=[{"loc": ["obs"], "msg": "not finite"}]
-        )
-    return obs
 
 
 class LinearForecaster:
@@ -94,11 +81,11 @@ class LinearForecaster:
             raise ValidationError(
                 "no training windows", details=[{"loc": ["train"], "msg": "empty"}]
             )
-        x, cv, frame = self._design(_check_obs(train.obs, self.config.t_obs))
+        x, cv, frame = self._design(check_obs(train.obs, self.config.t_obs))
         y = (frame.to_agent(train.fut) - cv).reshape(len(train), -1)  # (N, T_pred * 2)
         history: dict[str, Any] = {}
         if val is not None and len(val) > 0:
-            xv, cvv, frame_v = self._design(_check_obs(val.obs, self.config.t_obs))
+            xv, cvv, frame_v = self._design(check_obs(val.obs, self.config.t_obs))
             true_v = frame_v.to_agent(val.fut)  # (Nv, T_pred, 2)
             scores: dict[float, float] = {}
             for alpha in self.config.alpha_grid:
@@ -130,7 +117,7 @@ class LinearForecaster:
         the deterministic forecast and the others add Gaussian residuals of the training fit."""
         if self.weights is None or self.residual_cov is None:
             raise ValidationError("the linear model is not fitted; call fit() first")
-        obs = _check_obs(obs, self.config.t_obs)
+        obs = check_obs(obs, self.config.t_obs)
         if len(obs) == 0:  # an empty request: nothing to transform
             shape = (
                 (0, self.config.t_pred, 2)

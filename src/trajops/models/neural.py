@@ -29,6 +29,7 @@ from trajops.data.augment import AgentFrame, agent_frame
 from trajops.data.windows import WindowSet
 from trajops.errors import ConfigError, ModelLoadError, ValidationError
 from trajops.models._neural_net import SocialNet
+from trajops.models.base import check_obs
 
 
 @dataclass(frozen=True)
@@ -89,20 +90,6 @@ def _torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def _check_obs(obs: np.ndarray, t_obs: int) -> np.ndarray:
-    obs = np.asarray(obs, dtype=np.float64)
-    if obs.ndim != 3 or obs.shape[1:] != (t_obs, 2):
-        raise ValidationError(
-            f"obs must have shape (N, {t_obs}, 2), got {obs.shape}",
-            details=[{"loc": ["obs"], "msg": f"expected (N, {t_obs}, 2)"}],
-        )
-    if not np.isfinite(obs).all():
-        raise ValidationError(
-            "obs holds NaN or infinite positions", details=[{"loc": ["obs"], "msg": "not finite"}]
-        )
-    return obs
 
 
 class NeuralForecaster:
@@ -199,13 +186,13 @@ class NeuralForecaster:
         cfg = self.config
         start = time.perf_counter()
         ego, nbr, mask, scale, frame = self._features(
-            _check_obs(train.obs, cfg.t_obs), train.neighbours
+            check_obs(train.obs, cfg.t_obs), train.neighbours
         )
         target, _ = self._targets(train, frame, scale)
         data = self._tensors(ego, nbr, mask, scale, target)
         val_data = None
         if val is not None and len(val) > 0:
-            v = self._features(_check_obs(val.obs, cfg.t_obs), val.neighbours)
+            v = self._features(check_obs(val.obs, cfg.t_obs), val.neighbours)
             v_target, _ = self._targets(val, v[4], v[3])
             val_data = self._tensors(v[0], v[1], v[2], v[3], v_target)
         members: list[dict[str, Any]] = []
@@ -339,7 +326,7 @@ class NeuralForecaster:
         if self.nets is None:
             raise ValidationError("the neural model is not fitted; call fit() first")
         cfg = self.config
-        obs = _check_obs(obs, cfg.t_obs)
+        obs = check_obs(obs, cfg.t_obs)
         if len(obs) == 0:  # an empty request: nothing to transform
             shape = (
                 (0, self.config.t_pred, 2)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
-from pathlib import Path
 
+from trajops._secrets import load_or_create_secret
 from trajops.settings import Settings
 
 KEY_FILE = "pseudonym.key"
@@ -18,16 +16,7 @@ def load_or_create_key(settings: Settings) -> bytes:
 
     Replicas that share a store must share the key: set it explicitly in production.
     """
-    if settings.pseudonym_key is not None:
-        return settings.pseudonym_key.get_secret_value().encode()
-    path: Path = settings.ensure_home() / KEY_FILE
-    if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-        os.replace(tmp, path)
-    return path.read_text().strip().encode()
+    return load_or_create_secret(settings, settings.pseudonym_key, KEY_FILE)
 
 
 class Pseudonymiser:

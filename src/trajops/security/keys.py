@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import threading
@@ -25,12 +24,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from trajops._secrets import load_or_create_secret
 from trajops.errors import (
     AuthenticationError,
     ConflictError,
@@ -57,16 +56,7 @@ def load_or_create_pepper(settings: Settings) -> bytes:
 
     Replicas that share a store must share the pepper: set it explicitly in production.
     """
-    if settings.api_key_pepper is not None:
-        return settings.api_key_pepper.get_secret_value().encode()
-    path: Path = settings.ensure_home() / PEPPER_FILE
-    if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-        os.replace(tmp, path)
-    return path.read_text().strip().encode()
+    return load_or_create_secret(settings, settings.api_key_pepper, PEPPER_FILE)
 
 
 @dataclass(frozen=True)
