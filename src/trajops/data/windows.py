@@ -77,6 +77,18 @@ class WindowSet:
             config=self.config,
         )
 
+    @classmethod
+    def empty(cls, config: WindowConfig) -> WindowSet:
+        """No windows, with the shapes ``config`` gives."""
+        return cls(
+            traj=np.zeros((0, config.length, 2), np.float32),
+            neighbours=np.zeros((0, config.max_neighbours, config.t_obs, 2), np.float32),
+            scene=np.zeros(0, dtype=object),
+            agent_id=np.zeros(0, dtype=object),
+            start_frame=np.zeros(0, np.int64),
+            config=config,
+        )
+
     @staticmethod
     def concat(sets: list[WindowSet]) -> WindowSet:
         """Concatenate window sets (neighbour slots are padded to the widest)."""
@@ -107,17 +119,6 @@ class WindowSet:
             start_frame=np.concatenate([s.start_frame for s in sets]),
             config=sets[0].config,
         )
-
-
-def _empty(config: WindowConfig) -> WindowSet:
-    return WindowSet(
-        traj=np.zeros((0, config.length, 2), np.float32),
-        neighbours=np.zeros((0, config.max_neighbours, config.t_obs, 2), np.float32),
-        scene=np.zeros(0, dtype=object),
-        agent_id=np.zeros(0, dtype=object),
-        start_frame=np.zeros(0, np.int64),
-        config=config,
-    )
 
 
 _CHUNK_VALUES = 8_000_000
@@ -219,7 +220,7 @@ def make_windows(tracks: pd.DataFrame, config: WindowConfig | None = None) -> Wi
         for scene, group in tracks.groupby("scene", sort=False)
         if (ws := _scene_windows(group, str(scene), config)) is not None
     ]
-    return WindowSet.concat(sets) if sets else _empty(config)
+    return WindowSet.concat(sets) if sets else WindowSet.empty(config)
 
 
 def neighbours_from_batch(obs: np.ndarray, max_neighbours: int = 16) -> np.ndarray:

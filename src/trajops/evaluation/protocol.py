@@ -107,19 +107,8 @@ def sgan_windows(
                 )
             )
     if not sets:
-        return make_windows(tracks.iloc[:0], config) if len(tracks) == 0 else _no_windows(config)
+        return WindowSet.empty(config)
     return WindowSet.concat(sets)
-
-
-def _no_windows(config: WindowConfig) -> WindowSet:
-    return WindowSet(
-        traj=np.zeros((0, config.length, 2), np.float32),
-        neighbours=np.zeros((0, config.max_neighbours, config.t_obs, 2), np.float32),
-        scene=np.zeros(0, dtype=object),
-        agent_id=np.zeros(0, dtype=object),
-        start_frame=np.zeros(0, np.int64),
-        config=config,
-    )
 
 
 def load_fold(root: str | Path, scene: str, *, protocol: Protocol = "loso") -> Fold:

@@ -5,7 +5,8 @@ Thin: a schema in, one controller call in a worker thread (store and registry I/
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
@@ -26,6 +27,7 @@ async def get_runtime(request: Request) -> ExperimentRuntime:
 
 
 RuntimeDep = Annotated[ExperimentRuntime, Depends(get_runtime)]
+T = TypeVar("T")
 
 
 class ArmBody(BaseModel):
@@ -85,6 +87,18 @@ class ReasonBody(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
+async def _change(runtime: ExperimentRuntime, action: Callable[[], T]) -> T:
+    """Run a state-changing controller call off the event loop, then refresh this replica's
+    router in the same thread hop so it routes by the new state at once."""
+
+    def run() -> T:
+        result = action()
+        runtime.router.refresh()
+        return result
+
+    return await anyio.to_thread.run_sync(run)
+
+
 @router.post(
     "",
     status_code=201,
@@ -93,8 +107,7 @@ class ReasonBody(BaseModel):
 )
 async def create(body: CreateExperiment, runtime: RuntimeDep) -> Response:
     spec = body.to_spec()  # ValidationError (422) before any I/O
-    record = await anyio.to_thread.run_sync(runtime.controller().create, spec)
-    await anyio.to_thread.run_sync(runtime.router.refresh)  # this replica routes at once
+    record = await _change(runtime, lambda: runtime.controller().create(spec))
     return OrjsonResponse(record.to_dict(), status_code=201)
 
 
@@ -120,8 +133,7 @@ async def status(experiment_id: str, runtime: RuntimeDep) -> Response:
     responses=error_responses(404, 409, 503),
 )
 async def evaluate(experiment_id: str, runtime: RuntimeDep) -> Response:
-    st = await anyio.to_thread.run_sync(runtime.controller().evaluate, experiment_id)
-    await anyio.to_thread.run_sync(runtime.router.refresh)
+    st = await _change(runtime, lambda: runtime.controller().evaluate(experiment_id))
     return OrjsonResponse(st.to_dict())
 
 
@@ -132,10 +144,7 @@ async def evaluate(experiment_id: str, runtime: RuntimeDep) -> Response:
 )
 async def stop(experiment_id: str, runtime: RuntimeDep, body: ReasonBody | None = None) -> Response:
     reason = (body.reason if body else "") or "stopped by API"
-    record = await anyio.to_thread.run_sync(
-        lambda: runtime.controller().stop(experiment_id, reason=reason)
-    )
-    await anyio.to_thread.run_sync(runtime.router.refresh)
+    record = await _change(runtime, lambda: runtime.controller().stop(experiment_id, reason=reason))
     return OrjsonResponse(record.to_dict())
 
 
@@ -148,10 +157,9 @@ async def rollback(
     experiment_id: str, runtime: RuntimeDep, body: ReasonBody | None = None
 ) -> Response:
     reason = (body.reason if body else "") or "rolled back by API"
-    record = await anyio.to_thread.run_sync(
-        lambda: runtime.controller().rollback(experiment_id, reason=reason)
+    record = await _change(
+        runtime, lambda: runtime.controller().rollback(experiment_id, reason=reason)
     )
-    await anyio.to_thread.run_sync(runtime.router.refresh)
     return OrjsonResponse(record.to_dict())
 
 
@@ -164,8 +172,7 @@ async def promote(
     experiment_id: str, runtime: RuntimeDep, body: PromoteBody | None = None
 ) -> Response:
     body = body or PromoteBody()
-    record = await anyio.to_thread.run_sync(
-        lambda: runtime.controller().promote(experiment_id, arm=body.arm, force=body.force)
+    record = await _change(
+        runtime, lambda: runtime.controller().promote(experiment_id, arm=body.arm, force=body.force)
     )
-    await anyio.to_thread.run_sync(runtime.router.refresh)
     return OrjsonResponse(record.to_dict())
