@@ -13,14 +13,10 @@ import time
 from pathlib import Path
 
 import httpx
-import mlflow
 import pytest
-from mlflow import MlflowClient
 from sqlalchemy import func, select
 
-from tests._support.mlflow_uris import mlflow_uris
-from trajops.models import ConstantVelocity
-from trajops.models.pyfunc import log_forecaster
+from tests._support.registry import build_registry
 from trajops.store import Store
 from trajops.store.models import AuditEntry, PredictionRecord
 
@@ -44,12 +40,7 @@ def free_port() -> int:
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment of a user whose registry holds one CV champion."""
     root = tmp_path_factory.mktemp("e2e-serve")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri, registry_uri=uri)
-    exp = client.create_experiment("e2e", artifact_location=(root / "art").as_uri())
-    with mlflow_uris(uri), mlflow.start_run(experiment_id=exp):
-        log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
-    client.set_registered_model_alias(MODEL, "champion", "1")
+    uri = build_registry(root).uri
     clean = {
         k: v
         for k, v in os.environ.items()

@@ -10,16 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
-import mlflow
 import pytest
-from mlflow import MlflowClient
 from sqlalchemy import func, select, text
 
 from tests._support.api_keys import issue_key
-from tests._support.mlflow_uris import mlflow_uris
+from tests._support.registry import build_registry
 from tests._support.services import private_postgres, shared_pg_available, temp_database
-from trajops.models import ConstantVelocity
-from trajops.models.pyfunc import log_forecaster
 from trajops.security.audit import verify_chain
 from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.serving._store import MigrationConfig
@@ -37,13 +33,7 @@ SCENE = "pg-scene-Hk2-private"
 @pytest.fixture(scope="module")
 def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("pg-registry")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri, registry_uri=uri)
-    exp = client.create_experiment("pg-serving", artifact_location=(root / "art").as_uri())
-    with mlflow_uris(uri), mlflow.start_run(experiment_id=exp):
-        log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
-    client.set_registered_model_alias(MODEL, "champion", "1")
-    return uri
+    return build_registry(root).uri
 
 
 def body(offset: float = 0.0) -> dict[str, object]:

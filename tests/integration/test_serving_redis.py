@@ -9,16 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import mlflow
 import numpy as np
 import pytest
 import redis
-from mlflow import MlflowClient
 
 from tests._support.api_keys import issue_key
-from tests._support.mlflow_uris import mlflow_uris
-from trajops.models import ConstantVelocity
-from trajops.models.pyfunc import log_forecaster
+from tests._support.registry import build_registry
 from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.serving.cache import RedisCache, RedisCacheConfig
 from trajops.settings import Settings
@@ -55,13 +51,7 @@ def prefix(redis_client: redis.Redis) -> Iterator[str]:
 def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite registry with one CV version as champion."""
     root = tmp_path_factory.mktemp("redis-registry")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri, registry_uri=uri)
-    exp = client.create_experiment("redis-tests", artifact_location=(root / "art").as_uri())
-    with mlflow_uris(uri), mlflow.start_run(experiment_id=exp):
-        log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
-    client.set_registered_model_alias(MODEL, "champion", "1")
-    return uri
+    return build_registry(root).uri
 
 
 def closed_port() -> int:

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from conftest import RegistryInfo, make_settings
+from conftest import make_settings
 from tests._support.api_keys import issue_key
+from tests._support.registry import RegistryInfo
 from trajops.security.keys import ApiKeys
 from trajops.security.policy import Scope, required_access
 from trajops.serving import AppOptions, create_app, serve_in_thread

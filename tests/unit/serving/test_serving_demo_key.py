@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RegistryInfo, make_settings
+from conftest import make_settings
+from tests._support.registry import RegistryInfo
 from trajops.cli.demo import create_demo_key, curl_example
 from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.store import Store

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from conftest import MODEL, RegistryInfo, build_registry, make_settings
+from conftest import make_settings
 from tests._support.api_keys import issue_key
+from tests._support.registry import MODEL, RegistryInfo, build_registry
 from trajops.data import WindowConfig, make_windows
 from trajops.data.simulator import SimulationConfig, simulate
 from trajops.monitoring.reference import build_reference, write_reference

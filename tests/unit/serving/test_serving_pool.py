@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import MODEL, RegistryInfo, build_registry, make_settings
+from conftest import make_settings
 from tests._support.api_keys import issue_key
+from tests._support.registry import MODEL, RegistryInfo, build_registry
 from trajops.errors import ModelNotFoundError, ServiceUnavailable
 from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.serving.metrics import ServingMetrics
