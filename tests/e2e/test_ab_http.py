@@ -19,6 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests._support.api_keys import issue_key
+from tests._support.waiting import post_until_logged
 from trajops.data.simulator import SimulationConfig, simulate
 from trajops.data.windows import WindowSet, make_windows
 from trajops.models import ConstantVelocity, create_model
@@ -135,9 +136,9 @@ def test_worse_challenger_is_rolled_back_on_its_own(api: httpx.Client, windows: 
     # Sticky: the same agent is routed to the same arm again.
     assert _predict(api, "agent-0", windows.obs[idx[0]])["variant"] == variants[0]
 
-    time.sleep(0.5)  # the prediction log is written asynchronously
     for request_id, agent, w, _, _ in served:
-        resp = api.post(
+        resp = post_until_logged(  # the prediction log is written asynchronously
+            api,
             "/v1/feedback",
             json={
                 "request_id": request_id,
@@ -188,9 +189,10 @@ def test_shadow_mode_answers_with_control_and_pairs_metrics(
         body = _predict(api, f"shadow-agent-{i}", windows.obs[w])
         assert body["variant"] == f"control@{exp_id}" and body["model"]["version"] == "1"
         served.append((body["request_id"], f"shadow-agent-{i}", w))
-    time.sleep(1.0)  # shadow scoring runs after the responses; then the log writer
+    time.sleep(1.0)  # shadow scoring runs after the responses
     for request_id, agent, w in served:
-        resp = api.post(
+        resp = post_until_logged(  # the prediction log is written asynchronously
+            api,
             "/v1/feedback",
             json={
                 "request_id": request_id,

@@ -18,7 +18,32 @@ from trajops.security.anonymise import bucket_time, round_coordinates
 from trajops.security.audit import AUDIT_HOOKS
 from trajops.settings import Settings
 from trajops.store import LogWriter, Store
-from trajops.store.writer import WriterConfig
+from trajops.store.pipe_writer import PipeLogWriter, writer_process_command, writer_process_env
+from trajops.store.writer import LogSink, WriterConfig
+
+
+def _log_writer(settings: Settings, store: Store) -> LogSink:
+    """The configured log writer: a writer process (default) or a thread of this process."""
+    config = WriterConfig(
+        queue_size=settings.log_queue_size,
+        batch_size=settings.log_batch_size,
+        flush_interval_s=settings.log_flush_interval_s,
+    )
+    if settings.log_writer == "thread":
+        return LogWriter(store, settings.spool_dir, config, hooks=AUDIT_HOOKS)
+    return PipeLogWriter(
+        writer_process_command(),
+        {
+            "database_url": store.url,
+            "spool_dir": str(settings.spool_dir),
+            "queue_size": config.queue_size,
+            "batch_size": config.batch_size,
+            "flush_interval_s": config.flush_interval_s,
+        },
+        settings.spool_dir,
+        config,
+        env=writer_process_env(),
+    )
 
 
 class Monitor:
@@ -37,16 +62,7 @@ class Monitor:
                 f"operational store unreachable: {exc.__class__.__name__}"
             ) from None
         self.pseudonymise = Pseudonymiser(load_or_create_key(settings))
-        self.writer = LogWriter(
-            self.store,
-            settings.spool_dir,
-            WriterConfig(
-                queue_size=settings.log_queue_size,
-                batch_size=settings.log_batch_size,
-                flush_interval_s=settings.log_flush_interval_s,
-            ),
-            hooks=AUDIT_HOOKS,
-        )
+        self.writer = _log_writer(settings, self.store)
         self.alerts = AlertManager(
             self.store, notifiers_from_settings(settings), cooldown_s=settings.alert_cooldown_s
         )

@@ -23,7 +23,7 @@ from trajops.serving.middleware import BODY_KEY, KEY_ID_KEY, MODEL_VERSION_KEY, 
 if TYPE_CHECKING:
     from trajops.monitoring.service import Monitor
     from trajops.serving.metrics import ServingMetrics
-    from trajops.store.writer import LogWriter
+    from trajops.store.writer import LogSink
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class LogBackpressure:
 
     def __init__(
         self,
-        writer: LogWriter,
+        writer: LogSink,
         metrics: ServingMetrics,
         *,
         high: float = 0.1,

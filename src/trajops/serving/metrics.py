@@ -17,7 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from trajops.store.writer import LogWriter
+    from trajops.store.writer import LogSink
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -159,7 +159,7 @@ class ServingMetrics:
         )
         self._log_collector: Collector | None = None
 
-    def watch_log_writer(self, writer: LogWriter | None) -> None:
+    def watch_log_writer(self, writer: LogSink | None) -> None:
         """Export the log writer's queue, spool and health (``None`` stops exporting)."""
         if self._log_collector is not None:
             self.registry.unregister(self._log_collector)
@@ -192,7 +192,7 @@ class ServingMetrics:
 class _LogWriterCollector(Collector):
     """Reads the prediction/audit log writer's counters at scrape time (nothing on the hot path)."""
 
-    def __init__(self, writer: LogWriter) -> None:
+    def __init__(self, writer: LogSink) -> None:
         self.writer = writer
 
     def collect(self) -> Iterator[Metric]:

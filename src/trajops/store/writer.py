@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import DateTime, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,6 +47,63 @@ class WriterConfig:
     batch_size: int = 200
     flush_interval_s: float = 0.5
     retry_interval_s: float = 2.0
+
+
+class LogSink(Protocol):
+    """What the hot path needs from a log writer (in-process :class:`LogWriter` or the
+    :class:`~trajops.store.pipe_writer.PipeLogWriter` feeding a writer process)."""
+
+    config: WriterConfig
+    written: int
+    spooled: int
+    healthy: bool
+
+    def submit(self, table: str, rows: Iterable[dict[str, Any]]) -> None: ...
+
+    @property
+    def pending(self) -> int: ...
+
+    def spool_size(self) -> int: ...
+
+    def flush(self, timeout: float = 10.0) -> bool: ...
+
+    def start(self) -> LogSink: ...
+
+    def close(self, timeout: float = 10.0) -> None: ...
+
+
+def spool_paths(spool_dir: Path) -> tuple[Path, Path]:
+    """The spool file and the file a replay in progress reads (``spool.replaying.jsonl``)."""
+    return spool_dir / "spool.jsonl", spool_dir / "spool.replaying.jsonl"
+
+
+def count_spooled(spool_dir: Path) -> int:
+    """Rows waiting in ``spool_dir``'s spool files."""
+    total = 0
+    for path in spool_paths(spool_dir):
+        if path.exists():
+            with path.open("rb") as fh:
+                total += sum(1 for _ in fh)
+    return total
+
+
+def append_spool(spool_dir: Path, data: bytes) -> None:
+    """Append JSON lines (``{"table", "row"}``) to the spool file, fsynced before returning."""
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    with (spool_dir / "spool.jsonl").open("ab") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def wait_until(done: Callable[[], bool], timeout: float, *, poll_s: float = 0.01) -> bool:
+    """Poll ``done`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
+    return True
 
 
 def _json_default(value: Any) -> Any:
@@ -78,8 +135,7 @@ class LogWriter:
         self.store = store
         self.config = config or WriterConfig()
         self.spool_dir = spool_dir
-        self.spool_path = spool_dir / "spool.jsonl"
-        self._replay_path = spool_dir / "spool.replaying.jsonl"
+        self.spool_path, self._replay_path = spool_paths(spool_dir)
         self._queue: queue.Queue[Row] = queue.Queue(maxsize=self.config.queue_size)
         self._spool_lock = threading.Lock()
         self._stop = threading.Event()
@@ -89,22 +145,37 @@ class LogWriter:
         self._last_retry = 0.0
         self.written = 0
         self.spooled = 0
+        self.submitted = 0
+        self.handled = 0
+        """Rows submitted, and rows of those already inserted or spooled (replays excluded)."""
         self.healthy = True
         self._tables: dict[str, Table] = {t.name: t for t in Base.metadata.sorted_tables}
 
     # --- producer side (any thread, never blocks) -------------------------------------
-    def submit(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
-        """Hand rows for ``table`` to the writer; spools directly if the queue is full."""
+    def submit(self, table: str, rows: Iterable[dict[str, Any]], *, block: bool = False) -> None:
+        """Hand rows for ``table`` to the writer; spools directly if the queue is full.
+
+        Args:
+            block: wait for room in the queue instead of spooling (a writer process reading a
+                pipe uses it, so that a slow database backs the pipe up to the API).
+        """
         if table not in self._tables:
             raise ValueError(f"unknown table {table!r}")
+        if block:
+            for row in rows:
+                self.submitted += 1
+                self._queue.put((table, row))
+            return
         overflow: list[Row] = []
         for row in rows:
+            self.submitted += 1
             try:
                 self._queue.put_nowait((table, row))
             except queue.Full:
                 overflow.append((table, row))
         if overflow:
             self._spool(overflow)
+            self.handled += len(overflow)
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self) -> LogWriter:
@@ -125,15 +196,14 @@ class LogWriter:
         """Rows queued in memory, not yet written or spooled."""
         return self._queue.qsize()
 
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every row submitted so far is inserted or spooled; False on timeout."""
+        return wait_until(lambda: self.handled >= self.submitted, timeout)
+
     def spool_size(self) -> int:
         """Rows waiting in spool files for the database to come back."""
-        total = 0
         with self._spool_lock:
-            for path in (self._replay_path, self.spool_path):
-                if path.exists():
-                    with path.open("rb") as fh:
-                        total += sum(1 for _ in fh)
-        return total
+            return count_spooled(self.spool_dir)
 
     # --- consumer thread --------------------------------------------------------------
     def _drain(self, first: Row | None = None) -> list[Row]:
@@ -183,6 +253,12 @@ class LogWriter:
     def _flush(self, batch: list[Row]) -> None:
         if not batch:
             return
+        try:
+            self._write_or_spool(batch)
+        finally:
+            self.handled += len(batch)
+
+    def _write_or_spool(self, batch: list[Row]) -> None:
         if self._has_spool():
             # Keep order: while older rows wait in the spool, newer ones queue behind them.
             self._spool(batch)
@@ -208,16 +284,13 @@ class LogWriter:
             for t, r in rows
         )
         with self._spool_lock:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
-            with self.spool_path.open("a", encoding="utf-8") as fh:
-                fh.write(lines)
-                fh.flush()
-                os.fsync(fh.fileno())
+            append_spool(self.spool_dir, lines.encode())
         self.spooled += len(rows)
         if self._on_spool is not None:
             self._on_spool(len(rows))
 
-    def _decode(self, line: str) -> Row:
+    def decode(self, line: str | bytes) -> Row:
+        """One spool line (``{"table", "row"}``) back into a row, with its datetimes."""
         item = json.loads(line)
         table = self._tables[item["table"]]
         row = dict(item["row"])
@@ -235,7 +308,7 @@ class LogWriter:
                     return 0
                 os.replace(self.spool_path, self._replay_path)
         rows = [
-            self._decode(line)
+            self.decode(line)
             for line in self._replay_path.read_text(encoding="utf-8").splitlines()
             if line
         ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from tests._support.rows import prediction_rows
 from tests._support.services import private_postgres, shared_pg_available, temp_database
 from trajops.errors import ConflictError, NotFoundError
 from trajops.monitoring.accuracy import online_performance, record_feedback
@@ -21,26 +22,6 @@ pytestmark = [
         not shared_pg_available(), reason="PostgreSQL at 127.0.0.1:5432 is not running"
     ),
 ]
-
-
-def _rows(n: int, *, prefix: str = "r", version: str = "1") -> list[dict]:
-    now = datetime.now(UTC)
-    return [
-        {
-            "request_id": f"{prefix}{i}",
-            "created_at": now,
-            "model_name": "trajectory-forecaster",
-            "model_version": version,
-            "variant": "default",
-            "agent_key": f"a{i}",
-            "scene_key": None,
-            "inputs": [[0.0, float(t)] for t in range(8)],
-            "outputs": [[0.0, 8.0 + t] for t in range(12)],
-            "step_s": 0.4,
-            "latency_ms": 1.5,
-        }
-        for i in range(n)
-    ]
 
 
 def _count(store: Store) -> int:
@@ -67,8 +48,8 @@ def test_writer_feedback_and_performance(tmp_path: Path) -> None:
     with temp_database() as url:
         store = Store(url)
         writer = LogWriter(store, spool_dir=tmp_path / "spool").start()
-        writer.submit("predictions", _rows(300))
-        writer.submit("predictions", _rows(5))  # duplicates of existing keys are ignored
+        writer.submit("predictions", prediction_rows(300))
+        writer.submit("predictions", prediction_rows(5))  # duplicates of existing keys are ignored
         writer.close()
         assert _count(store) == 300
         score = record_feedback(
@@ -111,14 +92,14 @@ def test_spool_and_replay_with_a_stopped_database(tmp_path: Path) -> None:
         writer = LogWriter(
             store, spool, WriterConfig(flush_interval_s=0.1, retry_interval_s=0.3)
         ).start()
-        writer.submit("predictions", _rows(100, prefix="before"))
+        writer.submit("predictions", prediction_rows(100, prefix="before"))
         _wait(lambda: writer.written >= 100)
         pg.stop()
-        writer.submit("predictions", _rows(250, prefix="during"))
+        writer.submit("predictions", prediction_rows(250, prefix="during"))
         _wait(lambda: writer.spool_size() >= 250)
         assert not writer.healthy
         pg.start()
-        writer.submit("predictions", _rows(50, prefix="after"))
+        writer.submit("predictions", prediction_rows(50, prefix="after"))
         _wait(lambda: writer.spool_size() == 0 and writer.pending == 0, timeout=30)
         writer.close()
         store.engine.dispose()

@@ -1,0 +1,90 @@
+"""The writer process behind :class:`~trajops.store.pipe_writer.PipeLogWriter`.
+
+Run as ``python -m trajops.monitoring.log_process`` by the API process, one per API worker.
+stdin: one JSON config line (database URL, spool folder, batching), then rows as spool lines
+(``{"table", "row"}``). stdout: JSON status lines (rows written and spooled, store health)
+every 0.1 s and once at exit. On end of input (the API closed the pipe or died) it
+writes or spools everything it holds and exits 0. SIGINT and SIGTERM are ignored: the API
+process decides when logging ends, so a signal sent to the whole process group (Ctrl-C, a
+service manager) cannot cut the log short.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from trajops.security.audit import AUDIT_HOOKS
+from trajops.store.db import Store
+from trajops.store.writer import LogWriter, WriterConfig
+
+_STATUS_INTERVAL_S = 0.1
+
+
+def _status(writer: LogWriter, out: IO[bytes]) -> None:
+    out.write(
+        orjson.dumps(
+            {
+                "written": writer.written,
+                "spooled": writer.spooled,
+                "handled": writer.handled,
+                "healthy": writer.healthy,
+            },
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
+    )
+    out.flush()
+
+
+def _report(writer: LogWriter, out: IO[bytes], stop: threading.Event) -> None:
+    while not stop.wait(_STATUS_INTERVAL_S):
+        _status(writer, out)
+
+
+def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
+    """Read the config line and rows from ``stdin`` until end of input; returns the exit code."""
+    config: dict[str, Any] = orjson.loads(stdin.readline())
+    store = Store(config["database_url"], run_migrations=False)  # the API process migrates
+    writer = LogWriter(
+        store,
+        Path(config["spool_dir"]),
+        WriterConfig(
+            queue_size=int(config["queue_size"]),
+            batch_size=int(config["batch_size"]),
+            flush_interval_s=float(config["flush_interval_s"]),
+        ),
+        hooks=AUDIT_HOOKS,
+    ).start()
+    stop = threading.Event()
+    reporter = threading.Thread(target=_report, args=(writer, stdout, stop), daemon=True)
+    reporter.start()
+    try:
+        for line in stdin:
+            try:
+                table, row = writer.decode(line)
+            except (ValueError, KeyError, TypeError) as exc:  # never from PipeLogWriter
+                print(f"log writer: dropped an undecodable line: {exc!r}", file=sys.stderr)
+                continue
+            writer.submit(table, [row], block=True)
+    finally:
+        writer.close()
+        stop.set()
+        reporter.join()
+        _status(writer, stdout)
+        store.dispose()
+    return 0
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(serve(sys.stdin.buffer, sys.stdout.buffer))
+
+
+if __name__ == "__main__":
+    main()
