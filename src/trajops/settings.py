@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     log_flush_interval_s: float = Field(
         default=0.5, gt=0, description="Longest time a logged record waits before it is written."
     )
+    log_writer: Literal["process", "thread"] = Field(
+        default="process",
+        description=(
+            "Where prediction and audit rows are inserted: `process` = a writer process fed over "
+            "a pipe (keeps database work off the API's interpreter lock), `thread` = a thread in "
+            "the API process."
+        ),
+    )
     pseudonym_key: SecretStr | None = Field(
         default=None,
         description="HMAC key for pseudonymising agent ids. Empty: a random key kept in `home`.",
@@ -239,6 +247,55 @@ class Settings(BaseSettings):
         default="auto", description="Torch device for the neural forecaster."
     )
     seed: int = Field(default=0, description="Default random seed for training and simulation.")
+
+    # --- pipelines (Airflow DAGs in dags/, read when a DAG file is parsed) ---------------
+    pipeline_root: Path | None = Field(
+        default=None,
+        description="Folder of the pipelines' per-run workspaces (data splits, windows, "
+        "evaluations); every Airflow worker must see it. Empty: `home`/pipelines.",
+    )
+    pipeline_retries: int = Field(
+        default=3, ge=0, le=20, description="Retries of a failed pipeline task before it fails."
+    )
+    pipeline_retry_delay_s: float = Field(
+        default=60.0, gt=0, description="Seconds before the first retry of a failed pipeline task."
+    )
+    pipeline_retry_backoff: float = Field(
+        default=2.0,
+        ge=1.0,
+        description="Multiplier of the retry delay after each failed try (1: constant delay).",
+    )
+    pipeline_max_retry_delay_s: float = Field(
+        default=1800.0, gt=0, description="Longest delay between two tries of a pipeline task."
+    )
+    pipeline_task_timeout_s: float = Field(
+        default=3600.0, gt=0, description="Seconds a pipeline task may run before it is killed."
+    )
+
+    # --- dashboard (`trajops dashboard`) ------------------------------------------------
+    dashboard_api_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of the prediction service the operations dashboard reads.",
+    )
+    dashboard_api_key: SecretStr | None = Field(
+        default=None,
+        description="API key (admin scope) the dashboard sends to the service. Empty: no key "
+        "(only works against a service with auth off).",
+    )
+    dashboard_host: str = Field(
+        default="127.0.0.1", description="Address `trajops dashboard` binds."
+    )
+    dashboard_port: int = Field(
+        default=8501, ge=1, le=65535, description="Port `trajops dashboard` binds."
+    )
+    dashboard_refresh_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="Seconds between automatic refreshes of the dashboard page (0: on demand only).",
+    )
+    dashboard_timeout_s: float = Field(
+        default=10.0, gt=0, description="Timeout of each call the dashboard makes to the service."
+    )
 
     @field_validator("home", mode="after")
     @classmethod

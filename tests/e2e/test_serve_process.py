@@ -14,11 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
+from tests._support.faults import stored_counts
 from tests._support.registry import build_registry
-from trajops.store import Store
-from trajops.store.models import AuditEntry, PredictionRecord
 
 pytestmark = pytest.mark.e2e
 
@@ -65,17 +63,7 @@ def api_key(env: dict[str, str]) -> str:
 
 def stored_rows(env: dict[str, str], request_ids: list[str]) -> tuple[int, int]:
     """Prediction rows and audit rows of ``request_ids`` in the embedded store."""
-    url = f"sqlite:///{Path(env['TRAJOPS_HOME']) / 'trajops.db'}"
-    store = Store(url)
-    try:
-        with store.session() as s:
-            preds = s.scalar(
-                select(func.count()).where(PredictionRecord.request_id.in_(request_ids))
-            )
-            audit = s.scalar(select(func.count()).where(AuditEntry.request_id.in_(request_ids)))
-    finally:
-        store.dispose()
-    return int(preds or 0), int(audit or 0)
+    return stored_counts(f"sqlite:///{Path(env['TRAJOPS_HOME']) / 'trajops.db'}", request_ids)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
-from tests._support.services import free_port, shared_pg_available, temp_database
+from tests._support.mlflow_server import BIN, PrivateMlflowServer
+from tests._support.services import shared_pg_available, temp_database
 from trajops.errors import PromotionRefused, TrackingUnavailable
 from trajops.registry.adapter import Registry
 from trajops.registry.history import EVENT_TAG_PREFIX, read_history
@@ -37,82 +34,23 @@ pytestmark = [
     ),
 ]
 
-BIN = Path(sys.executable).parent
-START_TIMEOUT_S = 120
 EVAL = EvalSetConfig(n_scenes=1, n_agents=12, n_steps=100)
 
 
-class MlflowServer:
-    """``mlflow server`` in its own process group, stopped for good by :meth:`stop`."""
-
-    def __init__(self, *, db_url: str, artifacts: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.artifacts = artifacts
-        self._log = log.open("w")
-        self.proc = subprocess.Popen(
-            [
-                str(BIN / "mlflow"),
-                "server",
-                "--backend-store-uri",
-                db_url,
-                "--serve-artifacts",
-                "--artifacts-destination",
-                str(artifacts),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                "1",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
-        )
-        self.log_path = log
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(
-            f"mlflow server not ready in {START_TIMEOUT_S}s:\n{self.log_path.read_text()[-3000:]}"
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._log.close()
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlflowServer, str]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrivateMlflowServer, str]]:
     root = tmp_path_factory.mktemp("mlflow-server")
     with temp_database("trajops_mlflow") as db_url:
-        srv = MlflowServer(db_url=db_url, artifacts=root / "artifacts", log=root / "server.log")
+        srv = PrivateMlflowServer(root, backend_store_uri=db_url)
         try:
-            srv.wait_ready()
+            srv.start()
             yield srv, db_url
         finally:
-            srv.stop()
+            srv.kill()
 
 
 def test_train_register_promote_rollback_through_the_server(
-    server: tuple[MlflowServer, str],
+    server: tuple[PrivateMlflowServer, str],
     small_splits: DataSplits,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -127,7 +65,7 @@ def test_train_register_promote_rollback_through_the_server(
     assert not (tmp_path / "home" / "mlflow.db").exists()  # nothing went to the embedded store
 
     # Artifacts were proxied by the server into its artifact destination.
-    profiles = list(srv.artifacts.rglob("features.parquet"))
+    profiles = list((srv.root / "artifacts").rglob("features.parquet"))
     assert len(profiles) == 2 and all(p.match(f"*/{art.REFERENCE_PROFILE_PATH}") for p in profiles)
 
     registry = Registry.from_settings(settings)
@@ -175,10 +113,10 @@ def test_train_register_promote_rollback_through_the_server(
 
 
 def test_a_stopped_server_is_a_clear_error_and_changes_nothing(
-    server: tuple[MlflowServer, str], tmp_path: Path
+    server: tuple[PrivateMlflowServer, str], tmp_path: Path
 ) -> None:
     srv, db_url = server
-    srv.stop()
+    srv.kill()
     settings = Settings(home=tmp_path, tracking_uri=srv.url)
     with pytest.raises(TrackingUnavailable, match="unreachable"):
         Registry.from_settings(settings)

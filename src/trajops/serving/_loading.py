@@ -83,6 +83,74 @@ def is_not_found(exc: BaseException) -> bool:
     return getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
 
+def _rest_creds(client: Any) -> Any | None:
+    """Host credentials of a REST registry (``mlflow server``), or None for a local store."""
+    try:
+        store = client._get_registry_client().store
+    except Exception:
+        return None
+    get_creds = getattr(store, "get_host_creds", None)
+    return get_creds() if callable(get_creds) else None
+
+
+def _rest_get(creds: Any, endpoint: str, *, params: dict[str, Any], timeout_s: float) -> Any:
+    """One GET without MLflow's retries: its default back-off keeps a call alive for minutes
+    after the server died, and calls queued behind it would keep polling stalled long after
+    the server is back. The pool retries on its own schedule instead."""
+    from mlflow.utils.rest_utils import http_request
+
+    return http_request(creds, endpoint, "GET", max_retries=0, timeout=timeout_s, params=params)
+
+
+def fetch_aliases(client: Any, *, model_name: str, timeout_s: float) -> dict[str, str]:
+    """``{alias: version}`` of a registered model (empty when the model is not registered).
+
+    Args:
+        client: an ``MlflowClient`` on the registry.
+        model_name: registered model name.
+        timeout_s: socket timeout of a REST registry call (no retries).
+
+    Raises:
+        Exception: the registry is unreachable or answered with an error.
+    """
+    creds = _rest_creds(client)
+    if creds is None:
+        try:
+            rm = client.get_registered_model(model_name)
+        except Exception as exc:
+            if is_not_found(exc):
+                return {}
+            raise
+        return {str(k): str(v) for k, v in (rm.aliases or {}).items()}
+    resp = _rest_get(
+        creds,
+        "/api/2.0/mlflow/registered-models/get",
+        params={"name": model_name},
+        timeout_s=timeout_s,
+    )
+    body = resp.json() if resp.content else {}
+    if resp.status_code == 404 or body.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
+        return {}
+    resp.raise_for_status()
+    aliases = body.get("registered_model", {}).get("aliases", [])
+    return {str(a["alias"]): str(a["version"]) for a in aliases}
+
+
+def probe_registry(client: Any, *, timeout_s: float) -> None:
+    """One cheap registry call (no retries on a REST registry); raises when it fails."""
+    creds = _rest_creds(client)
+    if creds is None:
+        client.search_registered_models(max_results=1)
+        return
+    resp = _rest_get(
+        creds,
+        "/api/2.0/mlflow/registered-models/search",
+        params={"max_results": 1},
+        timeout_s=timeout_s,
+    )
+    resp.raise_for_status()
+
+
 def smoke_obs(n: int) -> np.ndarray:
     """``(n, T_obs, 2)`` walkers fanning out in every direction at 1.3 m/s."""
     t = np.arange(T_OBS, dtype=np.float64) * STEP_S  # (T_obs,)

@@ -30,7 +30,13 @@ from trajops.errors import (
     ServiceUnavailable,
     TrajopsError,
 )
-from trajops.serving._loading import LoadedModel, is_not_found, load_version
+from trajops.serving._loading import (
+    LoadedModel,
+    fetch_aliases,
+    is_not_found,
+    load_version,
+    probe_registry,
+)
 from trajops.serving.metrics import ServingMetrics
 
 __all__ = ["LoadedModel", "ModelPool", "PoolConfig"]
@@ -149,6 +155,8 @@ class ModelPool:
             await asyncio.sleep(self.poll_interval_s)
             try:
                 await self.refresh()
+            except ServiceUnavailable as exc:  # expected while the registry is down
+                log.warning("model pool poll failed: %s", exc.message)
             except Exception:  # the poller must outlive any single failure
                 log.exception("model pool poll failed")
 
@@ -161,13 +169,11 @@ class ModelPool:
         return self._client
 
     def _fetch_aliases(self) -> dict[str, str]:
-        try:
-            rm = self._registry().get_registered_model(self.model_name)
-        except Exception as exc:
-            if is_not_found(exc):
-                return {}
-            raise
-        return {str(k): str(v) for k, v in (rm.aliases or {}).items()}
+        return fetch_aliases(
+            self._registry(),
+            model_name=self.model_name,
+            timeout_s=self.config.registry_timeout_s,
+        )
 
     def _load_blocking(self, version: str) -> LoadedModel:
         return load_version(
@@ -370,9 +376,16 @@ class ModelPool:
         t0 = time.perf_counter()
         try:
             await self._blocking(
-                lambda: self._registry().search_registered_models(max_results=1),
+                lambda: probe_registry(self._registry(), timeout_s=self.config.registry_timeout_s),
                 timeout_s=self.config.registry_timeout_s,
             )
         except Exception as exc:
-            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
-        return {"ok": True, "latency_ms": round((time.perf_counter() - t0) * 1e3, 2)}
+            return {
+                "ok": False,
+                "status": "degraded",
+                "error": f"{type(exc).__name__}: {exc}"[:300],
+                "last_poll_at": self.last_poll_at.isoformat() if self.last_poll_at else None,
+                "last_poll_error": self.last_poll_error,
+            }
+        latency_ms = round((time.perf_counter() - t0) * 1e3, 2)
+        return {"ok": True, "status": "ok", "latency_ms": latency_ms}

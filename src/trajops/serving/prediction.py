@@ -110,34 +110,22 @@ class PredictionService:
         route = None
         if model_ref is None and unit_id is not None and self.experiments is not None:
             route = self.experiments.route(unit_id)
-        route_error = False
-        try:
-            ref = route.model_ref if route is not None else model_ref
-            hit = self.pool.resolve(ref)
-            model, alias = hit if hit is not None else await self.pool.acquire(ref)
-        except Exception:
-            if route is None:
-                raise
-            route_error = True  # counted against the arm; the caller gets the default model
-            hit = self.pool.resolve(None)
-            model, alias = hit if hit is not None else await self.pool.acquire(None)
         norm = normalise_obs(obs)  # (N, T_obs, 2)
         digest = input_digest(norm, num_samples)
-        key = cache_key(model_name=model.name, version=model.version, digest=digest)
+        route_error = False
+        try:
+            model, alias = await self._model(route.model_ref if route is not None else model_ref)
+            out, cached = await self._forecast(model, norm, num_samples, digest)
+        except Exception as exc:
+            if route is None:
+                raise
+            # A routed arm that cannot load or raises on this input is counted against the
+            # arm (its error rate is a guardrail); the caller gets the default model's answer.
+            route_error = True
+            log.warning("arm %s (%s) failed: %s", route.variant, route.model_ref, exc)
+            model, alias = await self._model(None)
+            out, cached = await self._forecast(model, norm, num_samples, digest)
         variant = route.variant if route is not None else DEFAULT_VARIANT
-
-        out = await self._get(key)
-        cached = out is not None
-        if out is None:
-            seed = int.from_bytes(digest[:4], "little")  # same input, same samples, any replica
-            cost = model.agent_seconds * len(norm) * num_samples
-            if cost <= self.config.inline_budget_s:
-                out = model.predict(norm, num_samples=num_samples, seed=seed)
-            else:
-                out = await asyncio.to_thread(
-                    model.predict, norm, num_samples=num_samples, seed=seed
-                )
-            await self._set(key, out)
         self._count(variant, model.version, len(norm))
         return PredictionResult(
             model=model,
@@ -148,6 +136,28 @@ class PredictionService:
             route=route,
             route_error=route_error,
         )
+
+    async def _model(self, ref: str | None) -> tuple[LoadedModel, str | None]:
+        hit = self.pool.resolve(ref)
+        return hit if hit is not None else await self.pool.acquire(ref)
+
+    async def _forecast(
+        self, model: LoadedModel, norm: np.ndarray, num_samples: int, digest: bytes
+    ) -> tuple[np.ndarray, bool]:
+        """``model``'s forecast of ``norm (N, T_obs, 2)`` from the cache or computed; and
+        whether it came from the cache."""
+        key = cache_key(model_name=model.name, version=model.version, digest=digest)
+        out = await self._get(key)
+        if out is not None:
+            return out, True
+        seed = int.from_bytes(digest[:4], "little")  # same input, same samples, any replica
+        cost = model.agent_seconds * len(norm) * num_samples
+        if cost <= self.config.inline_budget_s:
+            out = model.predict(norm, num_samples=num_samples, seed=seed)
+        else:
+            out = await asyncio.to_thread(model.predict, norm, num_samples=num_samples, seed=seed)
+        await self._set(key, out)
+        return out, False
 
     def _count(self, variant: str, version: str, agents: int) -> None:
         children = self._counters.get((variant, version))

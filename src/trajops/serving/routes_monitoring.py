@@ -7,11 +7,11 @@ answer with orjson. Every route here needs the ``admin`` scope (see
 
 from __future__ import annotations
 
-from pathlib import Path
+import pathlib
 from typing import Annotated, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from starlette.responses import FileResponse, Response
 
 from trajops._duration import parse_duration
@@ -23,6 +23,9 @@ from trajops.serving.responses import OrjsonResponse
 from trajops.serving.schemas import error_responses
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
+
+_MAX_ID = 2**31 - 1
+"""Largest id an INTEGER primary key holds (a larger one would overflow the SQL driver)."""
 
 
 @router.get(
@@ -82,9 +85,13 @@ async def run_drift(
     response_class=FileResponse,
     responses=error_responses(404, 422, 503),
 )
-async def drift_report_html(report_id: int, monitor: MonitorDep, settings: SettingsDep) -> Response:
+async def drift_report_html(
+    report_id: Annotated[int, Path(ge=1, le=_MAX_ID, description="Drift run id.")],
+    monitor: MonitorDep,
+    settings: SettingsDep,
+) -> Response:
     report = await store_call(lambda: get_report(monitor.store, report_id))
-    path = Path(report["report_path"] or "").resolve()
+    path = pathlib.Path(report["report_path"] or "").resolve()
     root = (settings.home / "drift").resolve()
     if not path.is_relative_to(root) or not path.is_file():  # only our own report files
         raise NotFoundError(
