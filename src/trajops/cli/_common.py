@@ -9,11 +9,11 @@ from typing import NoReturn
 
 from pydantic import ValidationError as PydanticValidationError
 from rich.console import Console
-from sqlalchemy.exc import SQLAlchemyError
 
-from trajops.errors import ServiceUnavailable, TrajopsError
+from trajops.errors import TrajopsError
 from trajops.settings import Settings
 from trajops.store.db import Store
+from trajops.store.db import opened_store as open_store
 
 EXIT_USER_ERROR = 2
 """Exit status for a user mistake (bad input, unknown name, refused promotion)."""
@@ -50,12 +50,5 @@ def fail(exc: TrajopsError) -> NoReturn:
 def opened_store(settings: Settings) -> Iterator[Store]:
     """The operational store for one CLI command; database errors become ServiceUnavailable."""
     settings.ensure_home()
-    store = Store(settings.resolved_database_url)
-    try:
+    with open_store(settings.resolved_database_url) as store:
         yield store
-    except SQLAlchemyError as exc:
-        raise ServiceUnavailable(
-            f"operational store unreachable: {exc.__class__.__name__}"
-        ) from None
-    finally:
-        store.dispose()

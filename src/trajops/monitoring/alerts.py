@@ -22,6 +22,7 @@ RULES = (
     "model_load_failure",
     "srm",
     "experiment_rollback",
+    "pipeline_failure",  # raised by the Airflow failure callback (pipelines.failure)
 )
 
 

@@ -96,3 +96,21 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def opened_store(url: str) -> Iterator[Store]:
+    """The store for one unit of work (a command, a pipeline task), disposed afterwards.
+
+    Raises:
+        ServiceUnavailable: the database failed inside the block (unreachable, gone away).
+    """
+    store = Store(url)
+    try:
+        yield store
+    except SQLAlchemyError as exc:
+        raise ServiceUnavailable(
+            f"operational store unreachable: {exc.__class__.__name__}"
+        ) from None
+    finally:
+        store.dispose()
