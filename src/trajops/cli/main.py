@@ -9,7 +9,7 @@ from trajops.cli import audit as audit_cmd
 from trajops.cli import batch as batch_cmd
 from trajops.cli import cards as cards_cmd
 from trajops.cli import config as config_cmd
-from trajops.cli import data, demo, evaluate, models_cmd, serve, train
+from trajops.cli import dashboard, data, demo, evaluate, models_cmd, serve, train
 from trajops.cli import drift as drift_cmd
 from trajops.cli import experiments as experiments_cmd
 from trajops.cli import keys as keys_cmd
@@ -40,15 +40,26 @@ app.command("evaluate")(evaluate.evaluate)
 app.command("train")(train.train)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("dashboard")(dashboard.dashboard)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version and exit.",
+        callback=_print_version,
+        is_eager=True,
+    ),
 ) -> None:
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit()
+    """trajops: production MLOps for trajectory forecasting."""
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Streamlit pages of the dashboard: one module per page, each with ``render(ctx)``."""

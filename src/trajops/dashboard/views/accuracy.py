@@ -1,0 +1,61 @@
+"""Online accuracy: ADE/FDE of scored feedback per model version over time, next to the
+offline (test) figure logged at training."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from trajops.dashboard.context import DashboardContext
+from trajops.dashboard.sources import accuracy_series
+from trajops.dashboard.views._common import load
+
+WINDOWS = {"1 hour": ("1h", "5min"), "1 day": ("1d", "1h"), "7 days": ("7d", "6h")}
+
+
+def render(ctx: DashboardContext) -> None:
+    st.title("Online accuracy")
+    label = st.selectbox("window", list(WINDOWS), index=0, key="accuracy_window")
+    span, bucket = WINDOWS[label or "1 hour"]
+    perf = load("online accuracy", lambda: ctx.client.performance(span))
+    if perf is not None:
+        if perf["versions"]:
+            st.dataframe(
+                [
+                    {
+                        "version": f"v{r['model_version']}",
+                        "variant": r["variant"],
+                        "scored": r["n"],
+                        "online ADE": r["ade"],
+                        "offline ADE": r.get("test_ade"),
+                        "online FDE": r["fde"],
+                        "offline FDE": r.get("test_fde"),
+                    }
+                    for r in perf["versions"]
+                ],
+                hide_index=True,
+                column_config={
+                    c: st.column_config.NumberColumn(c + " (m)", format="%.3f")
+                    for c in ("online ADE", "offline ADE", "online FDE", "offline FDE")
+                },
+            )
+        else:
+            st.info("No scored feedback in this window.")
+    window = timedelta(seconds=pd.Timedelta(span).total_seconds())
+    series = load(
+        "accuracy series",
+        lambda: ctx.query(lambda store: accuracy_series(store, window=window, bucket=bucket)),
+    )
+    if series is None or series.empty:
+        return
+    offline = {str(r["model_version"]): r.get("test_ade") for r in (perf or {}).get("versions", [])}
+    for metric in ("ade", "fde"):
+        wide = series.pivot_table(index="at", columns="model_version", values=metric)
+        wide.columns = [f"v{c} online" for c in wide.columns]
+        if metric == "ade":
+            for version, value in offline.items():
+                if value is not None:
+                    wide[f"v{version} offline"] = value
+        st.line_chart(wide, y_label=f"{metric.upper()} (m)")
