@@ -6,12 +6,12 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/eth_ucy
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit test-integration test-e2e lint format bench bench-eth-ucy bench-serve bench-drift bench-ab bench-batch bench-replicas clean
+.PHONY: install demo test test-container test-unit test-integration test-e2e lint format bench bench-eth-ucy bench-serve bench-drift bench-ab bench-batch bench-replicas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,airflow]'
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its dev tools
@@ -19,8 +19,11 @@ install: $(STAMP) ## create .venv and install the project with its dev tools
 demo: $(STAMP) ## the main job on embedded defaults: simulate, train, register, promote, serve
 	$(BIN)/trajops demo
 
-test: $(STAMP) ## every test (unit, integration against local services, e2e)
-	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/pytest -q $(PYTEST_ARGS)
+test: $(STAMP) ## every test but the image build (unit, integration, e2e, reliability)
+	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/pytest -q -m "not container" $(PYTEST_ARGS)
+
+test-container: $(STAMP) ## build the container image with podman and run it (3-11 min)
+	$(BIN)/pytest -q -m container tests/container $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
@@ -32,13 +35,13 @@ test-e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check + ruff format --check + mypy
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench dags
+	$(BIN)/ruff format --check src tests bench dags
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench dags
+	$(BIN)/ruff format src tests bench dags
 
 bench: bench-eth-ucy bench-serve bench-drift bench-ab bench-batch bench-replicas ## every benchmark (JSON under bench/results/)
 

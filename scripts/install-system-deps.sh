@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
 # Debian packages the tests use (run as root; CI calls it). Idempotent: installs only what is missing.
 # nginx: the replicated-API integration test starts its own nginx with its own config.
+# podman runc debootstrap uidmap slirp4netns fuse-overlayfs: tests/container builds and runs the
+#   image (scripts/build-image.sh). prometheus: promtool checks deploy/prometheus.
+# chromium chromium-driver: the dashboard's browser test.
+# wrk: bench/serve.py (the load generator).
 set -euo pipefail
 need=()
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+have nginx || need+=(nginx)
+have podman || need+=(podman)
+have runc || need+=(runc)
+have debootstrap || need+=(debootstrap)
+have newuidmap || need+=(uidmap)
+have slirp4netns || need+=(slirp4netns)
+have fuse-overlayfs || need+=(fuse-overlayfs)
+have promtool || need+=(prometheus)
+have chromium || need+=(chromium)
+have chromedriver || need+=(chromium-driver)
+have wrk || need+=(wrk)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -11,7 +26,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "install-system-deps: not root, skipping ${need[*]} (the tests that need them skip)" >&2
   exit 0
 fi
-# Keep the package from starting a daemon on port 80: tests start their own instances.
+# Keep the packages from starting daemons (nginx on port 80, prometheus): tests start their own.
 policy=/usr/sbin/policy-rc.d
 created=0
 if [ ! -e "$policy" ]; then

@@ -1,0 +1,28 @@
+#!/bin/sh
+# nginx of the compose stack: renders deploy/nginx.conf for the container network, then runs
+# nginx in the foreground. The lines of nginx.conf marked `# test: replicas` become one
+# upstream server, NGINX_UPSTREAM (a service name resolving to every API replica); the lines
+# marked `# test: rewritten` that name host paths move under NGINX_RUN_DIR and the error log
+# goes to stderr. Everything else (timeouts, retries, body limit) is the shipped config.
+set -eu
+template="${NGINX_TEMPLATE:-/etc/trajops/nginx.conf}"
+run_dir="${NGINX_RUN_DIR:-/tmp/nginx}"
+upstream="${NGINX_UPSTREAM:-api:8000}"
+mkdir -p "$run_dir"
+awk -v upstream="$upstream" -v run="$run_dir" '
+  /# test: replicas/ {
+    if (!done) printf "        server %s max_fails=1 fail_timeout=5s;\n", upstream
+    done = 1
+    next
+  }
+  /# test: rewritten/ && $1 == "pid" { print "pid " run "/nginx.pid;"; next }
+  /# test: rewritten/ && $1 == "error_log" { print "error_log /dev/stderr warn;"; next }
+  /# test: rewritten/ && $1 == "client_body_temp_path" { print "    client_body_temp_path " run "/body;"; next }
+  /# test: rewritten/ && $1 == "proxy_temp_path" { print "    proxy_temp_path " run "/proxy;"; next }
+  { print }
+  END { if (!done) { print "nginx.conf has no `# test: replicas` line" > "/dev/stderr"; exit 1 } }
+' "$template" >"$run_dir/nginx.conf"
+if [ "${1:-}" = "--check" ]; then
+  exec nginx -t -c "$run_dir/nginx.conf" -p "$run_dir"
+fi
+exec nginx -c "$run_dir/nginx.conf" -p "$run_dir" -g 'daemon off;'
