@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/eth_ucy
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-container test-unit test-integration test-e2e lint format bench bench-eth-ucy bench-serve bench-drift bench-ab bench-batch bench-replicas clean
+.PHONY: install demo test test-container test-unit test-integration test-e2e lint format bench bench-eth-ucy bench-serve bench-drift bench-ab bench-batch bench-replicas bench-neural-device clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ bench-batch: $(STAMP)
 
 bench-replicas: $(STAMP)
 	$(BIN)/python bench/replicas.py
+
+bench-neural-device: $(STAMP) ## neural forecaster on CPU vs CUDA (needs a CUDA GPU; not part of `bench`)
+	$(BIN)/python bench/neural_device.py
 
 clean:
 	rm -rf $(VENV) .trajops .pytest_cache .mypy_cache .ruff_cache

@@ -97,3 +97,16 @@ def test_bad_simulate_arguments_write_nothing(tmp_path: Path) -> None:
         assert "Traceback" not in res.stderr
         assert "error:" in res.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".trajops") == []
+
+
+def test_version_and_bare_command(tmp_path: Path) -> None:
+    from trajops import __version__
+
+    env = {**os.environ, "COLUMNS": "200", "TRAJOPS_HOME": str(tmp_path / ".trajops")}
+    version = subprocess.run(
+        [str(TRAJOPS), "--version"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert (version.returncode, version.stdout.strip()) == (0, __version__)
+    bare = subprocess.run([str(TRAJOPS)], env=env, capture_output=True, text=True, timeout=60)
+    assert bare.returncode == 2 and "Usage" in bare.stdout + bare.stderr
+    assert "Traceback" not in bare.stderr
