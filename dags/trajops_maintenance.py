@@ -12,7 +12,7 @@ from datetime import datetime
 from airflow.sdk import DAG, task
 
 from trajops.pipelines import maintenance
-from trajops.pipelines.failure import default_args
+from trajops.pipelines.failure import default_args, notify_failure
 
 with DAG(
     "trajops_maintenance",
@@ -21,6 +21,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
+    on_failure_callback=notify_failure,  # the run as a whole failed
     description="Verify the audit hash chain, then purge data past its retention period.",
     tags=["trajops", "maintenance", "privacy"],
 ):

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Asset, Param, task
 
 from trajops.pipelines import DRIFT_ALERT_ASSET, DRIFT_ALERT_NAME, monitoring
-from trajops.pipelines.failure import default_args
+from trajops.pipelines.failure import default_args, notify_failure
 
 with DAG(
     "trajops_monitoring",
@@ -27,6 +27,7 @@ with DAG(
     dagrun_timeout=timedelta(minutes=55),
     render_template_as_native_obj=True,
     default_args=default_args(),
+    on_failure_callback=notify_failure,  # the run timeout skips tasks without their callbacks
     params={
         "model": Param("champion", type="string", description="Alias or version to compare with."),
         "window": Param(None, type=["null", "integer"], minimum=1, description="Served inputs."),

@@ -15,7 +15,7 @@ from datetime import datetime
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 
 from trajops.pipelines import DRIFT_ALERT_ASSET, DRIFT_ALERT_NAME, data, training
-from trajops.pipelines.failure import default_args
+from trajops.pipelines.failure import default_args, notify_failure
 
 RUN_KEY = "{{ dag.dag_id }}/{{ run_id }}"
 PARAMS = {
@@ -87,6 +87,7 @@ COMMON = {
     "max_active_runs": 1,
     "render_template_as_native_obj": True,
     "default_args": default_args(),
+    "on_failure_callback": notify_failure,  # the run as a whole failed
     "params": PARAMS,
 }
 

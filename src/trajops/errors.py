@@ -48,6 +48,11 @@ class DataError(ValidationError):
     code = "data_error"
 
 
+class NotEnoughData(ValidationError):
+    """Too little data for the computation asked for (e.g. served inputs for a drift run):
+    a 422 to a caller, an expected "nothing to do yet" to a scheduled job."""
+
+
 class NotFoundError(TrajopsError):
     status_code = 404
     code = "not_found"

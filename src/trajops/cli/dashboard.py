@@ -114,5 +114,9 @@ def dashboard(
         code = process.wait()
     except KeyboardInterrupt:
         process.terminate()
-        code = process.wait(timeout=30)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
     raise typer.Exit(0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code)

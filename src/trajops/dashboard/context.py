@@ -8,8 +8,9 @@ message says what to fix. No Streamlit here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,7 +31,7 @@ class DashboardConfig:
     """The settings the dashboard uses, hashable (a cache key for the Streamlit resource)."""
 
     api_url: str
-    api_key: str | None
+    api_key: str | None = field(repr=False)  # never in a log line or an error page
     database_url: str
     tracking_uri: str
     registry_uri: str
@@ -67,6 +68,7 @@ class DashboardContext:
         )
         self._store: Store | None = None
         self._registry: Registry | None = None
+        self._lock = threading.Lock()  # one context serves every browser session's thread
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DashboardContext:
@@ -78,9 +80,11 @@ class DashboardContext:
         The dashboard never migrates: it reads what the service created.
         """
         try:
-            if self._store is None:
-                self._store = Store(self.config.database_url, run_migrations=False)
-            return read(self._store)
+            with self._lock:
+                if self._store is None:
+                    self._store = Store(self.config.database_url, run_migrations=False)
+                store = self._store
+            return read(store)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable(
                 f"operational store unreachable or not initialised "
@@ -90,15 +94,18 @@ class DashboardContext:
 
     def registry(self) -> Registry:
         """The registry adapter (its calls raise ``TrackingUnavailable`` while it is down)."""
-        if self._registry is None:
-            from mlflow import MlflowClient
+        with self._lock:
+            if self._registry is None:
+                from mlflow import MlflowClient
 
-            from trajops.registry.adapter import Registry
+                from trajops.registry.adapter import Registry
 
-            # Not Registry.from_settings: that sets MLflow's process-wide URIs.
-            client = MlflowClient(self.config.tracking_uri, self.config.registry_uri)
-            self._registry = Registry(client, self.config.model_name, uri=self.config.registry_uri)
-        return self._registry
+                # Not Registry.from_settings: that sets MLflow's process-wide URIs.
+                client = MlflowClient(self.config.tracking_uri, self.config.registry_uri)
+                self._registry = Registry(
+                    client, self.config.model_name, uri=self.config.registry_uri
+                )
+            return self._registry
 
     def close(self) -> None:
         self.client.close()

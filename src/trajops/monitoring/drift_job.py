@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from trajops.errors import NotFoundError, ServiceUnavailable, ValidationError
+from trajops.errors import NotEnoughData, NotFoundError, ServiceUnavailable
 from trajops.monitoring.alerts import AlertManager, Signal
 from trajops.monitoring.drift import DriftDetector, Persistence, features_from_obs, save_html
 from trajops.monitoring.reference import Reference
@@ -79,12 +79,12 @@ def run_drift(
     """Compare recent served inputs with ``reference``; store, alert on and return the summary.
 
     Raises:
-        ValidationError: fewer served inputs than ``settings.drift_min_inputs``.
+        NotEnoughData: fewer served inputs than ``settings.drift_min_inputs``.
     """
     n = window or (None if since else settings.drift_window_size)
     obs, steps, requests = recent_inputs(store, window=n, since=since)
     if len(obs) < settings.drift_min_inputs:
-        raise ValidationError(
+        raise NotEnoughData(
             f"not enough served inputs for a drift run: {len(obs)} < {settings.drift_min_inputs} "
             "(serve more traffic, or widen --window/--since)",
             details=[{"loc": ["window"], "msg": "too few inputs"}],
@@ -116,22 +116,21 @@ def run_drift(
         session.flush()
         summary["id"] = row.id
     summary["alert"] = persistent
+    summary["alert_started"] = persistent  # without an alert manager: every persistent run
     if alerts is not None:
-        alerts.apply(
-            [
-                Signal(
-                    "drift",
-                    "inputs",
-                    persistent,
-                    f"input drift in {settings.drift_persistence_k} of the last "
-                    f"{settings.drift_persistence_m} windows: {', '.join(result.drifted_features) or '-'}",
-                    context={
-                        "drifted_features": result.drifted_features,
-                        "report_id": summary["id"],
-                    },
-                )
-            ]
+        signal = Signal(
+            "drift",
+            "inputs",
+            persistent,
+            f"input drift in {settings.drift_persistence_k} of the last "
+            f"{settings.drift_persistence_m} windows: {', '.join(result.drifted_features) or '-'}",
+            context={"drifted_features": result.drifted_features, "report_id": summary["id"]},
         )
+        if persistent:
+            # Started now, or still firing from an earlier run (then nothing new to act on).
+            summary["alert_started"] = alerts.fire(signal)["count"] == 1
+        else:
+            alerts.resolve(signal.rule, signal.key)
     if settings.evidently_workspace is not None and result.snapshot is not None:
         summary["evidently_run_id"] = add_to_workspace(
             settings.evidently_workspace, result.snapshot

@@ -41,6 +41,7 @@ def default_args(settings: Settings | None = None) -> dict[str, Any]:
         "max_retry_delay": timedelta(seconds=s.pipeline_max_retry_delay_s),
         "execution_timeout": timedelta(seconds=s.pipeline_task_timeout_s),
         "on_failure_callback": notify_failure,
+        "on_success_callback": resolve_failure,
     }
 
 
@@ -50,6 +51,25 @@ def failure_signal(context: Mapping[str, Any]) -> Signal:
 
     ti = context.get("ti") or context.get("task_instance")
     dag_id = str(getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?"))
+    if ti is None or "reason" in context:
+        # A DAG-level callback (Airflow sets "reason", and passes the last failed task instance
+        # when there is one): the run as a whole failed, e.g. its timeout passed.
+        dag_run = context.get("dag_run")
+        run_id = str(
+            getattr(dag_run, "run_id", None)
+            or context.get("run_id")
+            or getattr(ti, "run_id", None)
+            or "?"
+        )
+        reason = str(context.get("reason") or "failed")[:MAX_ERROR_CHARS]
+        return Signal(
+            FAILURE_RULE,
+            f"{dag_id}.run",
+            True,
+            f"pipeline run {dag_id} {run_id} failed: {reason}",
+            severity="critical",
+            context={"dag_id": dag_id, "run_id": run_id, "reason": reason},
+        )
     task_id = str(getattr(ti, "task_id", "?"))
     map_index = getattr(ti, "map_index", -1)
     run_id = str(getattr(ti, "run_id", None) or context.get("run_id", "?"))
@@ -113,3 +133,25 @@ def notify_failure(context: Mapping[str, Any]) -> None:
             notifier.send(alert)
         except Exception:
             log.exception("notifier %s failed", getattr(notifier, "name", notifier))
+
+
+def resolve_failure(context: Mapping[str, Any]) -> None:
+    """Airflow ``on_success_callback``: a task that succeeds again resolves its
+    ``pipeline_failure`` alert (no-op when none is firing). Never raises."""
+    from trajops.monitoring.alerts import AlertManager
+    from trajops.monitoring.notifiers import notifiers_from_settings
+    from trajops.store.db import Store
+
+    ti = context.get("ti") or context.get("task_instance")
+    key = f"{getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')}"
+    try:
+        settings = pipeline_settings()
+        store = Store(settings.resolved_database_url)
+        try:
+            AlertManager(store, notifiers_from_settings(settings), cooldown_s=0).resolve(
+                FAILURE_RULE, key
+            )
+        finally:
+            store.dispose()
+    except Exception:  # the task succeeded; a failed resolve must not change that
+        log.warning("could not resolve the pipeline_failure alert %s", key, exc_info=True)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from trajops.errors import ModelNotFoundError, ValidationError
+from trajops.errors import ModelNotFoundError, NotEnoughData, ValidationError
 from trajops.pipelines._workspace import pipeline_settings
 from trajops.settings import Settings
 
@@ -28,6 +28,7 @@ SUMMARY_KEYS = (
     "dataset_drift",
     "drifted_features",
     "alert",
+    "alert_started",
     "n_current",
     "report_path",
 )
@@ -63,14 +64,16 @@ def drift(*, model: str = "champion", window: int | None = None) -> dict[str, An
     """
     from trajops.monitoring.drift_job import run_drift
     from trajops.monitoring.reference import load_reference
-    from trajops.registry.adapter import Registry
+    from trajops.registry.adapter import ALIASES, Registry
 
     settings = pipeline_settings()
     registry = Registry.from_settings(settings)
     try:
         version = registry.resolve(model)
     except ModelNotFoundError as exc:
-        return {"skipped": exc.message, "alert": False}
+        if model not in ALIASES:  # a version or alias that does not exist: a real error
+            raise
+        return {"skipped": exc.message, "alert": False}  # nothing promoted yet
     reference = load_reference(registry, version.version)
     with _alerting(settings) as (store, alerts):
         try:
@@ -82,14 +85,15 @@ def drift(*, model: str = "champion", window: int | None = None) -> dict[str, An
                 window=window,
                 alerts=alerts,
             )
-        except ValidationError as exc:  # too little served traffic in the window
+        except NotEnoughData as exc:  # too little served traffic in the window
             return {"skipped": exc.message, "alert": False}
     return {k: summary[k] for k in SUMMARY_KEYS}
 
 
 def drift_alert_raised(summary: Mapping[str, Any]) -> bool:
-    """Whether the drift run found persistent drift (gates the retraining signal)."""
-    return bool(summary.get("alert"))
+    """Whether this drift run started the persistent-drift alert (gates the retraining
+    signal): drift that persists over later runs retrains once, not every hour."""
+    return bool(summary.get("alert_started"))
 
 
 def retraining_request(summary: Mapping[str, Any]) -> dict[str, Any]:

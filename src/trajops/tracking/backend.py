@@ -133,4 +133,12 @@ def ensure_experiment(settings: Settings, client: MlflowClient, name: str | None
         if not is_remote(settings.resolved_tracking_uri):
             settings.artifact_root.mkdir(parents=True, exist_ok=True)
             location = settings.artifact_root.as_uri()
-        return str(client.create_experiment(name, artifact_location=location))
+        try:
+            return str(client.create_experiment(name, artifact_location=location))
+        except MlflowException as exc:  # created by a concurrent caller (parallel tasks)
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            again = client.get_experiment_by_name(name)
+            if again is None:
+                raise
+            return str(again.experiment_id)

@@ -69,8 +69,9 @@ class Airflow:
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         """Read Airflow's metadata database (sqlite3, no Airflow import)."""
         import sqlite3
+        from contextlib import closing
 
-        with sqlite3.connect(self.home / "airflow.db", timeout=10) as conn:
+        with closing(sqlite3.connect(self.home / "airflow.db", timeout=10)) as conn:
             return list(conn.execute(sql, args).fetchall())
 
 

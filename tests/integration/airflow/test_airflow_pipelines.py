@@ -326,11 +326,18 @@ def test_a_task_that_keeps_failing_is_retried_then_fires_the_failure_callback(
     assert alert["key"] == "trajops_maintenance.verify_audit"
     assert alert["severity"] == "critical" and "TAMPERED at row 2" in alert["message"]
     assert alert["context"]["try_number"] == 3
+    # The run as a whole failed too: the DAG-level callback raises its own alert.
+    whole = receiver.wait_for(lambda b: b["key"] == "trajops_maintenance.run")
+    assert whole["severity"] == "critical" and whole["status"] == "firing"
     time.sleep(0.5)
-    assert sum(b["rule"] == "pipeline_failure" for b in receiver.bodies) == 1  # last try only
+    task_alerts = [b for b in receiver.bodies if b["key"] == "trajops_maintenance.verify_audit"]
+    assert len(task_alerts) == 1  # the last try only
     with store.session() as session:
         stored = session.query(Alert).filter(Alert.rule == "pipeline_failure").all()
-        assert [a.key for a in stored] == ["trajops_maintenance.verify_audit"]
+        assert sorted(a.key for a in stored) == [
+            "trajops_maintenance.run",
+            "trajops_maintenance.verify_audit",
+        ]
     store.dispose()
 
 

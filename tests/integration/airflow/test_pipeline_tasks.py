@@ -16,7 +16,7 @@ import pytest
 from tests._support.services import free_port
 from trajops.errors import ConfigError, DataError, ValidationError
 from trajops.pipelines import data, training
-from trajops.pipelines.failure import default_args, notify_failure
+from trajops.pipelines.failure import default_args, notify_failure, resolve_failure
 from trajops.pipelines.failure import failure_signal as signal_of
 from trajops.settings import Settings
 
@@ -110,6 +110,7 @@ def test_default_args_back_off_exponentially_with_a_float_multiplier() -> None:
     assert args["max_retry_delay"] == timedelta(minutes=30)
     assert args["execution_timeout"] == timedelta(hours=1)
     assert args["on_failure_callback"] is notify_failure
+    assert args["on_success_callback"] is resolve_failure
 
 
 def test_a_bad_setting_is_a_config_error_naming_the_variable(
@@ -161,3 +162,30 @@ def test_the_callback_stores_and_notifies_or_notifies_directly_when_the_store_is
     notify_failure(_context(ConnectionError("store down")))
     direct = receiver.wait_for(lambda b: "store down" in b["message"])
     assert direct["rule"] == "pipeline_failure" and "id" not in direct
+
+
+def test_a_task_that_succeeds_again_resolves_its_alert_and_a_failed_run_alerts(
+    home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trajops.monitoring.alerts import AlertManager
+    from trajops.store.db import Store
+
+    monkeypatch.setenv("TRAJOPS_ALERT_WEBHOOK_URL", receiver.url)
+    notify_failure(_context(RuntimeError("flaky")))
+    resolve_failure({"ti": SimpleNamespace(dag_id="trajops_training", task_id="train")})
+    resolved = receiver.wait_for(lambda b: b["status"] == "resolved")
+    assert resolved["key"] == "trajops_training.train"
+    resolve_failure({"ti": SimpleNamespace(dag_id="trajops_training", task_id="train")})  # no-op
+
+    # A DAG-level callback (no task instance): the run as a whole failed.
+    run = SimpleNamespace(run_id="scheduled__2026")
+    notify_failure({"dag": SimpleNamespace(dag_id="trajops_monitoring"), "dag_run": run,
+                    "reason": "timed_out"})  # fmt: skip
+    whole = receiver.wait_for(lambda b: b["key"] == "trajops_monitoring.run")
+    assert whole["message"] == "pipeline run trajops_monitoring scheduled__2026 failed: timed_out"
+    store = Store(Settings(home=home).resolved_database_url)
+    try:
+        firing = AlertManager(store, [], cooldown_s=0).list(status="firing")
+    finally:
+        store.dispose()
+    assert [a["key"] for a in firing] == ["trajops_monitoring.run"]

@@ -99,8 +99,14 @@ def test_same_distribution_stays_quiet_and_a_faster_population_alerts(
         assert summary["dataset_drift"] is True
         assert "mean_speed" in summary["drifted_features"]
     assert summary["alert"] is True  # two drifted of the last three windows
+    assert summary["alert_started"] is True
     assert [a["rule"] for a in rec.sent] == ["drift"]
     assert [r["dataset_drift"] for r in list_reports(store)] == [True, True, False]
+    _log_served(store, fast, n=300, tag="fast-again")
+    again = run_drift(
+        settings, store, reference, model_version="1", alerts=alerts, log_to_mlflow=False
+    )
+    assert again["alert"] is True and again["alert_started"] is False  # still firing: act once
 
 
 def test_too_few_inputs_is_a_clear_error(tmp_path: Path, reference: Reference) -> None:

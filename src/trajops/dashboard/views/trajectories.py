@@ -26,14 +26,17 @@ def render(ctx: DashboardContext) -> None:
     if not found:
         st.info("Nothing served yet." if not with_truth else "No feedback received yet.")
         return
+    # Options are stable ids, not list positions: an auto-refresh with new traffic shifts the
+    # list, and positions would then silently point at other agents.
+    by_id = {(t.request_id, t.agent_key): t for t in found}
     picked = st.multiselect(
         "agents",
-        list(range(len(found))),
-        default=list(range(min(5, len(found)))),
-        format_func=lambda i: found[i].label,
+        list(by_id),
+        default=list(by_id)[:5],
+        format_func=lambda ident: by_id[ident].label,
         key="traj_pick",
     )
-    chosen = [found[i] for i in picked]
+    chosen = [by_id[ident] for ident in picked if ident in by_id]
     if not chosen:
         st.info("Pick at least one agent.")
         return
