@@ -41,7 +41,11 @@ def safe_key(run_key: str) -> str:
         raise ValidationError(
             f"invalid pipeline run key {run_key!r}", details=[{"loc": ["run_key"], "msg": "empty"}]
         )
-    return key[:200]
+    if key != run_key or len(key) > 200:
+        # Replacing characters or cutting can map two run keys to one (``a:b`` and ``a_b``):
+        # a digest of the raw key keeps their workspaces and MLflow runs apart.
+        return f"{key[:190]}-{hashlib.sha256(run_key.encode()).hexdigest()[:8]}"
+    return key
 
 
 def seed_of(run_key: str) -> int:

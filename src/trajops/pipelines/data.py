@@ -7,6 +7,7 @@ an earlier try extracted, so every later task of the run sees the same data.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -227,8 +228,13 @@ def build_features(*, run_key: str) -> dict[str, Any]:
         save_windows(windows, ws.windows(split))
         if len(windows):
             feats = kinematic_features(windows.obs, neighbours=windows.neighbours)
-            ws.features(split).parent.mkdir(parents=True, exist_ok=True)
-            feats.to_parquet(ws.features(split), index=False)
+            target = ws.features(split)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            feats.to_parquet(tmp, index=False)
+            os.replace(tmp, target)  # a killed task leaves no half-written file
+        else:  # a rerun that now finds no windows must not leave an older run's features
+            ws.features(split).unlink(missing_ok=True)
         counts[split] = len(windows)
     ws.write(WINDOWS, {"windows": counts})
     return {"windows": counts}
