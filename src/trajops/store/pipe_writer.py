@@ -13,11 +13,14 @@ writer process (``python -m trajops.monitoring.log_process``) runs an ordinary `
 interpreter lock.
 
 Guarantees: rows are written or spooled in order; when the pipe is full (the database is slow)
-``pending`` grows and the API's back-pressure slows requests down; if the writer process dies,
-it is restarted and the batch being handed over is sent again; while it cannot be started,
-rows are appended to the spool by this process, to be replayed by the next writer process.
-Rows still in a killed writer process's memory are lost, as they would be with an in-process
-writer in a killed API process.
+``pending`` grows and the API's back-pressure slows requests down, and past ``queue_size``
+rows go to the spool instead of memory. If the writer process dies it is restarted and the
+block being handed over is sent again; while it cannot be started (or after ``close``), rows
+are appended to the spool by this process, to be replayed by the next writer process. Rows
+already in the pipe or in a dying writer process's memory are lost (up to the 1 MiB pipe and
+one batch), as rows in a killed API process's memory would be with an in-process writer.
+Several processes (workers, replicas on one volume) share one spool folder; its appends are
+fsynced but not locked across processes (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -84,6 +87,9 @@ class PipeLogWriter:
         self.submitted = 0
         self._child_handled = 0  # rows the current writer process inserted or spooled
         self._handled_before = 0  # the same, of writer processes that have exited
+        self._child_written = 0
+        self._written_before = 0  # rows inserted by writer processes that have exited
+        self._spooled_before = 0  # rows spooled by writer processes that have exited
         self._buf: list[bytes] = []
         self._buffered = 0  # rows in _buf
         self._sending = 0  # rows being handed to the pipe right now
@@ -102,6 +108,13 @@ class PipeLogWriter:
             raise ValueError(f"unknown table {table!r}")
         lines = [encode_row(table, row) for row in rows]
         if not lines:
+            return
+        if self._buffered >= self.config.queue_size:
+            # The writer process is not keeping up (after the API's back-pressure wait): keep
+            # memory bounded and the rows safe in the spool, which the writer process replays.
+            self._spool_here(b"".join(lines), len(lines))
+            with self._cond:
+                self.submitted += len(lines)
             return
         with self._cond:
             was_empty = not self._buf
@@ -149,6 +162,11 @@ class PipeLogWriter:
             self._cond.notify()
         if self._sender is not None:
             self._sender.join(timeout)
+        with self._cond:  # the sender is stuck (a hung writer process): keep its backlog
+            leftover, self._buf = self._buf, []
+            rows, self._buffered = self._buffered, 0
+        if leftover:
+            self._spool_here(b"".join(leftover), rows)
         proc = self._proc
         if proc is None:
             return
@@ -160,6 +178,8 @@ class PipeLogWriter:
             log.error("log writer process did not finish in %.0f s; killing it", timeout)
             proc.kill()
             proc.wait()
+        if self._sender is not None:  # a write that was blocked has failed now: it spools
+            self._sender.join(5)
         if self._reader is not None:
             self._reader.join(5)
         if proc.returncode != 0:
@@ -168,7 +188,9 @@ class PipeLogWriter:
     # --- the writer process -------------------------------------------------------------
     def _spawn(self) -> None:
         self._handled_before += self._child_handled
-        self._child_handled = 0
+        self._written_before += self._child_written
+        self._spooled_before += self._child_spooled
+        self._child_handled = self._child_written = self._child_spooled = 0
         proc = subprocess.Popen(
             self.command,
             stdin=subprocess.PIPE,
@@ -197,10 +219,14 @@ class PipeLogWriter:
                 status = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
+            if self._reader is not threading.current_thread():
+                return  # a replaced writer process: its late lines must not count again
             self._child_handled = int(status.get("handled", self._child_handled))
-            self.written = int(status.get("written", self.written))
+            self._child_written = int(status.get("written", self._child_written))
             self._child_spooled = int(status.get("spooled", self._child_spooled))
-            self.spooled = self._child_spooled + self._local_spooled
+            # Counters only grow: earlier writer processes' counts stay in the totals.
+            self.written = self._written_before + self._child_written
+            self.spooled = self._spooled_before + self._child_spooled + self._local_spooled
             self.healthy = bool(status.get("healthy", self.healthy))
 
     def _send_loop(self) -> None:
@@ -219,6 +245,9 @@ class PipeLogWriter:
             time.sleep(self.config.flush_interval_s / 100)
 
     def _send(self, data: bytes, rows: int) -> None:
+        if self._closing and (self._proc is None or self._proc.poll() is not None):
+            self._spool_here(data, rows)  # shutting down: no new writer process
+            return
         for attempt in range(3):
             proc = self._proc
             if proc is not None and proc.poll() is None and proc.stdin is not None:
@@ -227,6 +256,8 @@ class PipeLogWriter:
                     return
                 except (BrokenPipeError, OSError, ValueError):
                     pass
+            if self._closing:  # shut down while this write was blocked: no new process
+                break
             log.error("log writer process is gone (exit %s); restarting it", _exit(proc))
             self.restarts += 1
             try:
@@ -235,10 +266,13 @@ class PipeLogWriter:
                 log.error("cannot start the log writer process: %s", exc)
                 time.sleep(0.1 * (attempt + 1))
         # The writer process cannot run: keep the rows in the spool for the next one.
+        self._spool_here(data, rows)
+        self.healthy = False
+
+    def _spool_here(self, data: bytes, rows: int) -> None:
         append_spool(self.spool_dir, data)
         self._local_spooled += rows
-        self.spooled = self._child_spooled + self._local_spooled
-        self.healthy = False
+        self.spooled = self._spooled_before + self._child_spooled + self._local_spooled
 
 
 def _write_all(pipe: IO[bytes], data: bytes) -> None:
@@ -260,7 +294,9 @@ def writer_process_command() -> list[str]:
 
 
 def writer_process_env() -> dict[str, str]:
-    """The writer process's environment: this one, unbuffered, with ``src`` importable."""
+    """The writer process's environment: this one, unbuffered (status lines arrive at once).
+
+    The child imports ``trajops`` like the API process does (installed, or on ``PYTHONPATH``)."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,7 @@ def test_a_killed_writer_process_is_replaced(store: Store, tmp_path: Path) -> No
         writer.close()
     ids = set(_request_ids(store))
     assert {f"before-{i}" for i in range(20)} | {f"after-{i}" for i in range(20)} == ids
+    assert writer.written == 40  # counters keep the replaced process's rows: they only grow
 
 
 def test_rows_wait_in_the_spool_while_no_writer_process_can_run(
@@ -118,3 +120,18 @@ def test_an_unreachable_store_is_spooled_and_reported(tmp_path: Path) -> None:
     finally:
         writer.close()
     assert count_spooled(spool) == 10
+
+
+def test_a_stuck_writer_process_cannot_grow_the_api_memory(store: Store, tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    stuck = [sys.executable, "-c", "import time; time.sleep(60)"]  # never reads its input
+    writer = PipeLogWriter(stuck, {}, spool, WriterConfig(queue_size=50, flush_interval_s=0.05))
+    writer.start()
+    try:
+        for k in range(3000):  # ~2 MB of rows: more than the pipe holds
+            writer.submit("predictions", prediction_rows(1, prefix=f"x{k}-"))
+        assert wait_until(lambda: count_spooled(spool) > 0, 10)
+        assert writer._buffered <= 50  # the overflow went to the spool, not to memory
+    finally:
+        writer.close(timeout=1)  # kills the stuck process; its backlog is spooled, not resent
+    assert writer.pending == 0 and writer._proc is not None and writer._proc.poll() is not None
