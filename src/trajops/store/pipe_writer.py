@@ -100,6 +100,7 @@ class PipeLogWriter:
         self._reader: threading.Thread | None = None
         self._local_spooled = 0
         self._child_spooled = 0
+        self._spool_lock = threading.Lock()
 
     # --- producer side (any thread, never blocks) -------------------------------------
     def submit(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
@@ -270,8 +271,9 @@ class PipeLogWriter:
         self.healthy = False
 
     def _spool_here(self, data: bytes, rows: int) -> None:
-        append_spool(self.spool_dir, data)
-        self._local_spooled += rows
+        with self._spool_lock:  # the event loop (overflow) and the sender may both spool
+            append_spool(self.spool_dir, data)
+            self._local_spooled += rows
         self.spooled = self._spooled_before + self._child_spooled + self._local_spooled
 
 
