@@ -19,7 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests._support.api_keys import issue_key
-from tests._support.waiting import post_until_logged
+from tests._support.waiting import eventually, post_until_logged
 from trajops.data.simulator import SimulationConfig, simulate
 from trajops.data.windows import WindowSet, make_windows
 from trajops.models import ConstantVelocity, create_model
@@ -99,6 +99,16 @@ def test_experiments_need_admin_and_valid_input(api: httpx.Client) -> None:
     assert anonymous.status_code == 401
 
 
+def _concluded(api: httpx.Client, exp_id: str) -> dict:
+    """The experiment's status once it stopped running (or after 30 s)."""
+    return eventually(
+        lambda: api.get(f"/v1/experiments/{exp_id}").json(),
+        lambda s: s["status"] != "running",
+        timeout_s=30,
+        every_s=0.5,
+    )
+
+
 def test_worse_challenger_is_rolled_back_on_its_own(api: httpx.Client, windows: WindowSet) -> None:
     created = api.post(
         "/v1/experiments",
@@ -148,11 +158,7 @@ def test_worse_challenger_is_rolled_back_on_its_own(api: httpx.Client, windows: 
         )
         assert resp.status_code == 200, resp.text
 
-    deadline = time.monotonic() + 30
-    status = api.get(f"/v1/experiments/{exp_id}").json()
-    while status["status"] == "running" and time.monotonic() < deadline:
-        time.sleep(0.5)
-        status = api.get(f"/v1/experiments/{exp_id}").json()
+    status = _concluded(api, exp_id)
     assert status["status"] == "rolled_back", status
     assert status["verdict"] == "challenger_worse"
     arms = {a["name"]: a for a in status["arms"]}
@@ -201,11 +207,7 @@ def test_shadow_mode_answers_with_control_and_pairs_metrics(
             },
         )
         assert resp.status_code == 200, resp.text
-    deadline = time.monotonic() + 30
-    status = api.get(f"/v1/experiments/{exp_id}").json()
-    while status["status"] == "running" and time.monotonic() < deadline:
-        time.sleep(0.5)
-        status = api.get(f"/v1/experiments/{exp_id}").json()
+    status = _concluded(api, exp_id)
     arms = {a["name"]: a for a in status["arms"]}
     assert arms["control"]["n_feedback"] == arms["shadow"]["n_feedback"] == 80  # paired
     assert arms["shadow"]["requests"] == 80  # every request was also scored in shadow

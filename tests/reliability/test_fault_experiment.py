@@ -20,6 +20,7 @@ from tests._support.faults import register_flaky
 from tests._support.load import SteadyLoad, server_errors, walker_body
 from tests._support.registry import MODEL, build_registry
 from tests._support.replica import service_settings, serving
+from tests._support.waiting import eventually
 from trajops.serving import AppOptions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -61,11 +62,12 @@ def test_raising_challenger_is_rolled_back(tmp_path: Path) -> None:
         time.sleep(2.5)  # the router's copy of the running experiments refreshes every 2 s
         key = {"X-API-Key": http.headers["X-API-Key"]}
         with SteadyLoad(url, headers=key, rate_per_s=80, body=body) as load:
-            deadline = time.monotonic() + 40
-            status = http.get(f"/v1/experiments/{exp_id}").json()
-            while status["status"] == "running" and time.monotonic() < deadline:
-                time.sleep(0.5)
-                status = http.get(f"/v1/experiments/{exp_id}").json()
+            status = eventually(
+                lambda: http.get(f"/v1/experiments/{exp_id}").json(),
+                lambda s: s["status"] != "running",
+                timeout_s=40,
+                every_s=0.5,
+            )
             rolled_back_at = time.monotonic()
             time.sleep(3)  # every router refresh period has passed
             load.wait_requests(50)

@@ -19,6 +19,7 @@ from tests._support.load import SteadyLoad, server_errors
 from tests._support.mlflow_server import private_mlflow_server
 from tests._support.mlflow_uris import mlflow_uris
 from tests._support.replica import service_settings, serving
+from tests._support.waiting import eventually
 from trajops.models import ConstantVelocity
 from trajops.models.pyfunc import log_forecaster
 from trajops.serving import AppOptions
@@ -59,11 +60,12 @@ def test_mlflow_server_down_under_load(tmp_path: Path) -> None:
                 )
                 load.wait_requests(50)
             outcomes = load.outcomes()
-            deadline = time.monotonic() + 30  # a loaded machine may miss one 1 s probe
-            ready_after = http.get("/readyz").json()["checks"]["registry"]
-            while not ready_after["ok"] and time.monotonic() < deadline:
-                time.sleep(0.5)
-                ready_after = http.get("/readyz").json()["checks"]["registry"]
+            ready_after = eventually(  # a loaded machine may miss one 1 s probe
+                lambda: http.get("/readyz").json()["checks"]["registry"],
+                lambda registry: registry["ok"],
+                timeout_s=30,
+                every_s=0.5,
+            )
 
     assert len(outcomes) >= 350, "the load must be real"
     assert not server_errors(outcomes), server_errors(outcomes)[:3]

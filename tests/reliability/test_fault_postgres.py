@@ -18,6 +18,7 @@ from tests._support.load import SteadyLoad, served_ids, server_errors
 from tests._support.registry import build_registry
 from tests._support.replica import service_settings, serving
 from tests._support.services import PG_BIN, private_postgres
+from tests._support.waiting import eventually
 from trajops.serving import AppOptions
 
 pytestmark = [
@@ -49,11 +50,12 @@ def test_postgres_stopped_and_restarted_under_load(tmp_path: Path) -> None:
                 load.wait_requests(100)
             outcomes = load.outcomes()
             ids = served_ids(outcomes)
-            deadline = time.monotonic() + 30
-            counts = stored_counts(pg.url, ids)
-            while counts != (len(ids), len(ids)) and time.monotonic() < deadline:
-                time.sleep(0.5)
-                counts = stored_counts(pg.url, ids)
+            counts = eventually(
+                lambda: stored_counts(pg.url, ids),
+                lambda c: c == (len(ids), len(ids)),
+                timeout_s=30,
+                every_s=0.5,
+            )
             store_after = http.get("/readyz").json()["checks"]["store"]
 
     assert len(outcomes) >= 400, "the load must be real"

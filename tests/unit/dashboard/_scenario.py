@@ -6,7 +6,6 @@ Shared by the dashboard's page tests and its browser test (which serves with ``t
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ import httpx
 import numpy as np
 
 from tests._support.registry import MODEL, RegistryInfo, build_registry
+from tests._support.waiting import post_until_logged
 from trajops.data import WindowConfig, make_windows
 from trajops.data.simulator import SimulationConfig, simulate
 from trajops.monitoring.reference import build_reference, write_reference
@@ -74,14 +74,10 @@ class Traffic:
 
 
 def _post_feedback(http: httpx.Client, body: dict[str, object]) -> dict[str, object]:
-    deadline = time.monotonic() + 15
-    while True:  # 404 while the prediction is still in the write queue
-        r = http.post("/v1/feedback", json=body)
-        if r.status_code != 404 or time.monotonic() > deadline:
-            assert r.status_code == 200, r.text
-            out: dict[str, object] = r.json()
-            return out
-        time.sleep(0.05)
+    r = post_until_logged(http, "/v1/feedback", json=body)  # 404 while still queued
+    assert r.status_code == 200, r.text
+    out: dict[str, object] = r.json()
+    return out
 
 
 def send_traffic(

@@ -4,7 +4,6 @@ feedback, a drift run and firing alerts. Each page must show the service's own n
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests._support.api_keys import issue_key
 from tests._support.mlflow_uris import restored_mlflow_uris
+from tests._support.waiting import eventually
 from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.settings import Settings
 
@@ -52,14 +52,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             httpx.Client(base_url=url, timeout=60, headers={"X-API-Key": token}) as http,
         ):
             traffic = send_traffic(http, windows)
-            deadline = time.monotonic() + 20
-            rules: set[str] = set()
-            while (
-                time.monotonic() < deadline and not {"latency_p99", "accuracy_degradation"} <= rules
-            ):
-                time.sleep(0.2)
-                firing = http.get("/v1/monitoring/alerts?status=firing").json()["alerts"]
-                rules = {a["rule"] for a in firing}
+            eventually(  # the service's alert job has fired both rules
+                lambda: {
+                    a["rule"]
+                    for a in http.get("/v1/monitoring/alerts?status=firing").json()["alerts"]
+                },
+                lambda rules: {"latency_p99", "accuracy_degradation"} <= rules,
+                timeout_s=20,
+                every_s=0.2,
+            )
             for var in ("TRAJOPS_DATABASE_URL", "TRAJOPS_REGISTRY_URI", "MLFLOW_TRACKING_URI"):
                 env.delenv(var, raising=False)
             env.setenv("TRAJOPS_HOME", str(settings.home))
