@@ -53,11 +53,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     writer = LogWriter(
         store,
         Path(config["spool_dir"]),
-        WriterConfig(
-            queue_size=int(config["queue_size"]),
-            batch_size=int(config["batch_size"]),
-            flush_interval_s=float(config["flush_interval_s"]),
-        ),
+        WriterConfig(**config["writer"]),
         hooks=AUDIT_HOOKS,
     ).start()
     stop = threading.Event()

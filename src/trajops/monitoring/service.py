@@ -32,17 +32,7 @@ def _log_writer(settings: Settings, store: Store) -> LogSink:
     if settings.log_writer == "thread":
         return LogWriter(store, settings.spool_dir, config, hooks=AUDIT_HOOKS)
     return PipeLogWriter(
-        writer_process_command(),
-        {
-            "database_url": store.url,
-            "spool_dir": str(settings.spool_dir),
-            "queue_size": config.queue_size,
-            "batch_size": config.batch_size,
-            "flush_interval_s": config.flush_interval_s,
-        },
-        settings.spool_dir,
-        config,
-        env=writer_process_env(),
+        writer_process_command(), store.url, settings.spool_dir, config, env=writer_process_env()
     )
 
 

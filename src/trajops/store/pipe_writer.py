@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,26 +60,31 @@ class PipeLogWriter:
     Args:
         command: argv of the writer process (reads a JSON config line, then spool lines on
             stdin; prints JSON status lines on stdout).
-        process_config: the config line sent first (database URL, spool folder, batching).
+        database_url: the store the writer process inserts into.
         spool_dir: where the writer process spools; this process appends there only while the
-            writer process cannot run.
-        config: queue size (the back-pressure threshold is a share of it) and timing.
+            writer process cannot run (or falls behind).
+        config: batching and timing of the writer process's ``LogWriter``; its queue size is
+            also this process's buffer bound.
         env: environment of the writer process.
     """
 
     def __init__(
         self,
         command: list[str],
-        process_config: dict[str, Any],
+        database_url: str,
         spool_dir: Path,
         config: WriterConfig | None = None,
         *,
         env: dict[str, str] | None = None,
     ) -> None:
         self.command = command
-        self.process_config = process_config
         self.spool_dir = spool_dir
         self.config = config or WriterConfig()
+        self.process_config = {  # the first line the writer process reads
+            "database_url": database_url,
+            "spool_dir": str(spool_dir),
+            "writer": asdict(self.config),
+        }
         self.env = env
         self.written = 0
         self.spooled = 0

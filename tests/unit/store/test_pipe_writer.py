@@ -25,17 +25,7 @@ CONFIG = WriterConfig(queue_size=1000, batch_size=50, flush_interval_s=0.05, ret
 
 def _writer(url: str, spool: Path, command: list[str] | None = None) -> PipeLogWriter:
     return PipeLogWriter(
-        command or writer_process_command(),
-        {
-            "database_url": url,
-            "spool_dir": str(spool),
-            "queue_size": CONFIG.queue_size,
-            "batch_size": CONFIG.batch_size,
-            "flush_interval_s": CONFIG.flush_interval_s,
-        },
-        spool,
-        CONFIG,
-        env=writer_process_env(),
+        command or writer_process_command(), url, spool, CONFIG, env=writer_process_env()
     )
 
 
@@ -125,7 +115,8 @@ def test_an_unreachable_store_is_spooled_and_reported(tmp_path: Path) -> None:
 def test_a_stuck_writer_process_cannot_grow_the_api_memory(store: Store, tmp_path: Path) -> None:
     spool = tmp_path / "spool"
     stuck = [sys.executable, "-c", "import time; time.sleep(60)"]  # never reads its input
-    writer = PipeLogWriter(stuck, {}, spool, WriterConfig(queue_size=50, flush_interval_s=0.05))
+    config = WriterConfig(queue_size=50, flush_interval_s=0.05)
+    writer = PipeLogWriter(stuck, store.url, spool, config)
     writer.start()
     try:
         for k in range(3000):  # ~2 MB of rows: more than the pipe holds
