@@ -17,7 +17,8 @@ class Forecaster(Protocol):
 
     ``predict`` maps observed positions to future positions. ``neighbours`` holds the observed
     positions of other agents of the same scene (``(N, K, T_obs, 2)``, NaN where unseen);
-    models that are not scene-aware ignore it. With ``num_samples`` K > 1 the result has a
+    models that are not scene-aware ignore it (and may say so with a class attribute
+    ``scene_aware = False``, so that callers skip building neighbours). With ``num_samples`` K > 1 the result has a
     sample axis: ``(N, K, T_pred, 2)``; with K = 1 it is ``(N, T_pred, 2)``.
     """
 

@@ -26,10 +26,13 @@ class ConstantVelocity:
     """Extrapolates the last observed step; samples perturb heading and speed."""
 
     name: ClassVar[str] = "cv"
+    scene_aware: ClassVar[bool] = False
+    """Ignores ``neighbours``: callers may skip building them."""
 
     def __init__(self, config: ConstantVelocityConfig | None = None, **overrides: Any) -> None:
         base = config or ConstantVelocityConfig()
         self.config = ConstantVelocityConfig(**{**asdict(base), **overrides})
+        self._steps = np.arange(1, self.config.t_pred + 1, dtype=np.float64)  # (T_pred,)
 
     def fit(self, train: WindowSet, val: WindowSet | None = None) -> dict[str, Any]:
         return {}
@@ -45,7 +48,7 @@ class ConstantVelocity:
         obs = np.asarray(obs, dtype=np.float64)  # (N, T_obs, 2)
         last = obs[:, -1]  # (N, 2)
         vel = obs[:, -1] - obs[:, -2]  # (N, 2)
-        steps = np.arange(1, self.config.t_pred + 1, dtype=np.float64)  # (T_pred,)
+        steps = self._steps  # (T_pred,)
         if num_samples <= 1:
             return (last[:, None] + vel[:, None] * steps[None, :, None]).astype(np.float32)
         rng = np.random.default_rng(seed)

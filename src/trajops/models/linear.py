@@ -45,6 +45,8 @@ class LinearForecaster:
     """Ridge regression from agent-frame observed positions to agent-frame future offsets."""
 
     name: ClassVar[str] = "linear"
+    scene_aware: ClassVar[bool] = False
+    """Ignores ``neighbours``: callers may skip building them."""
 
     def __init__(self, config: LinearConfig | None = None, **overrides: Any) -> None:
         base = asdict(config or LinearConfig())

@@ -20,13 +20,26 @@ def load_or_create_key(settings: Settings) -> bytes:
 
 
 class Pseudonymiser:
-    """Maps an identifier to a stable, non-reversible token (hex HMAC-SHA256, 32 chars)."""
+    """Maps an identifier to a stable, non-reversible token (hex HMAC-SHA256, 32 chars).
 
-    def __init__(self, key: bytes) -> None:
+    Recent pseudonyms are memoised (at most ``memo_size``): a tracked agent comes back with
+    every frame, and one dict lookup costs a tenth of an HMAC.
+    """
+
+    def __init__(self, key: bytes, *, memo_size: int = 65_536) -> None:
         if len(key) < 16:
             raise ValueError("pseudonym key must be at least 16 bytes")
         self._key = key
+        self._memo: dict[tuple[str, str], str] = {}
+        self._memo_size = memo_size
 
     def __call__(self, identifier: str, *, namespace: str = "agent") -> str:
+        found = self._memo.get((namespace, identifier))
+        if found is not None:
+            return found
         mac = hmac.new(self._key, f"{namespace}\x00{identifier}".encode(), hashlib.sha256)
-        return mac.hexdigest()[:32]
+        token = mac.hexdigest()[:32]
+        if len(self._memo) >= self._memo_size:  # identifiers come from the network: bounded
+            self._memo.clear()
+        self._memo[(namespace, identifier)] = token
+        return token

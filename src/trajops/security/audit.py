@@ -18,7 +18,6 @@ Client addresses are never stored: ``client_key`` is the keyed pseudonym of the 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +27,7 @@ import orjson
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
+from trajops._ids import random_hex
 from trajops.privacy.pseudonym import Pseudonymiser
 from trajops.security._time import utc, utcnow
 from trajops.store.db import Store
@@ -90,6 +90,48 @@ class AuditRecord:
     created_at: datetime = field(default_factory=utcnow)
 
 
+def audit_row(
+    *,
+    route: str,
+    method: str,
+    status: int,
+    latency_ms: float = 0.0,
+    key_id: str | None = None,
+    request_id: str | None = None,
+    model_version: str | None = None,
+    payload_digest: str | None = None,
+    client_key: str | None = None,
+    event: str = "http",
+    details: Mapping[str, Any] | None = None,
+    created_at: datetime | None = None,
+) -> dict[str, Any]:
+    """One row for ``LogWriter.submit("audit_log", ...)``; chain columns are added at insert time.
+
+    ``client_key`` is already a pseudonym. The request path builds rows with this directly
+    (no :class:`AuditRecord` per request); :func:`audit_rows` converts records.
+    """
+    row: dict[str, Any] = {
+        "record_id": random_hex(),  # unique like uuid4().hex, a fraction of the cost
+        "created_at": utcnow() if created_at is None else utc(created_at),
+        "event": event,
+        "key_id": key_id,
+        "route": route,
+        "method": method.upper(),
+        "status": int(status),
+        "model_version": model_version,
+        "request_id": request_id,
+        "payload_digest": payload_digest,
+        "latency_ms": round(float(latency_ms), 3),
+        "client_key": client_key,
+        "details": dict(details) if details else {},
+    }
+    for name, limit in _LIMITS.items():
+        value = row[name]
+        if isinstance(value, str) and len(value) > limit:
+            row[name] = value[:limit]  # a too-long value must not poison the spool
+    return row
+
+
 def audit_rows(
     records: Iterable[AuditRecord], *, pseudonymise: Pseudonymiser | None = None
 ) -> list[dict[str, Any]]:
@@ -100,33 +142,27 @@ def audit_rows(
         pseudonymise: keyed pseudonymiser for client addresses; without one, addresses are
             dropped (never stored raw).
     """
-    rows = []
-    for r in records:
-        client = (
-            pseudonymise(r.client_address, namespace="client")
-            if r.client_address and pseudonymise is not None
-            else None
+    return [
+        audit_row(
+            route=r.route,
+            method=r.method,
+            status=r.status,
+            latency_ms=r.latency_ms,
+            key_id=r.key_id,
+            request_id=r.request_id,
+            model_version=r.model_version,
+            payload_digest=r.payload_digest,
+            client_key=(
+                pseudonymise(r.client_address, namespace="client")
+                if r.client_address and pseudonymise is not None
+                else None
+            ),
+            event=r.event,
+            details=r.details,
+            created_at=r.created_at,
         )
-        row: dict[str, Any] = {
-            "record_id": os.urandom(16).hex(),  # unique like uuid4().hex, a third of the cost
-            "created_at": utc(r.created_at),
-            "event": r.event,
-            "key_id": r.key_id,
-            "route": r.route,
-            "method": r.method.upper(),
-            "status": int(r.status),
-            "model_version": r.model_version,
-            "request_id": r.request_id,
-            "payload_digest": r.payload_digest,
-            "latency_ms": round(float(r.latency_ms), 3),
-            "client_key": client,
-            "details": dict(r.details),
-        }
-        for name, limit in _LIMITS.items():
-            if isinstance(row[name], str):
-                row[name] = row[name][:limit]  # a too-long value must not poison the spool
-        rows.append(row)
-    return rows
+        for r in records
+    ]
 
 
 # --- the chain -------------------------------------------------------------------------
@@ -204,7 +240,8 @@ def insert_chained(session: Session, rows: list[dict[str, Any]]) -> list[dict[st
         chained.append(new)
     if chained:
         # A plain insert: a conflict must fail the batch (and spool it), never drop a row.
-        session.execute(insert(AuditEntry), chained)
+        # Core on the session's connection (the ORM's bulk path adds per-row bookkeeping).
+        session.connection().execute(insert(AuditEntry.__table__), chained)
     return chained
 
 

@@ -54,7 +54,11 @@ class LoadedModel:
         Raises:
             ModelLoadError: the model returned the wrong shape or non-finite values.
         """
-        neighbours = neighbours_from_batch(obs.astype(np.float32))  # (N, K_nbr, T_obs, 2)
+        neighbours = (  # (N, K_nbr, T_obs, 2)
+            neighbours_from_batch(obs.astype(np.float32))
+            if getattr(self.forecaster, "scene_aware", True)
+            else None
+        )
         out = self.forecaster.predict(
             obs, neighbours=neighbours, num_samples=num_samples, seed=seed
         )

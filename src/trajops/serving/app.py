@@ -7,7 +7,8 @@ each worker process (``--workers > 1``).
 
 Middleware, outermost first: :class:`ServingMiddleware` (metrics, body limit, audit of every
 request after its response) then :class:`AuthMiddleware` (key, scope, rate limit; absent when
-``auth_enabled`` is off), then FastAPI's own exception handling and the routes.
+``auth_enabled`` is off), then :class:`PredictFastPath` (answers ``POST /v1/predict`` itself),
+then FastAPI's own exception handling and the routes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute
 
 from trajops import __version__
 from trajops.security.keys import ApiKeys
@@ -32,6 +34,8 @@ from trajops.serving.auth import AuthMiddleware
 from trajops.serving.cache import RedisCacheConfig, create_cache
 from trajops.serving.errors import install_error_handlers
 from trajops.serving.experiments import ExperimentRuntime
+from trajops.serving.fastpath import PATH as FASTPATH_PATH
+from trajops.serving.fastpath import PredictFastPath
 from trajops.serving.metrics import ServingMetrics
 from trajops.serving.middleware import ServingMiddleware
 from trajops.serving.monitoring import JobsConfig, MonitoringJobs, OfflineMetrics
@@ -215,6 +219,9 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
     app.include_router(cards_router)
     install_error_handlers(app)
     app.state.on_finish = app.state.backpressure = None
+    app.add_middleware(  # innermost: after auth, the body limit, metrics and audit
+        PredictFastPath, app_state=app.state, route=_route(app, FASTPATH_PATH, "POST")
+    )
     if settings.auth_enabled:
         app.add_middleware(
             AuthMiddleware,
@@ -231,6 +238,13 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _route(app: FastAPI, path: str, method: str) -> BaseRoute:
+    for route in app.routes:
+        if getattr(route, "path", None) == path and method in getattr(route, "methods", ()):
+            return route
+    raise LookupError(f"no route {method} {path}")  # pragma: no cover - a wiring bug
 
 
 def app_from_env() -> FastAPI:

@@ -2,10 +2,10 @@
 
 :class:`RequestAuditor` is called by :class:`~trajops.serving.middleware.ServingMiddleware`
 once the response has been sent (whatever the status: 2xx, 401, 404, 413, 500). It builds an
-:class:`~trajops.security.audit.AuditRecord` from what the request left in its ASGI scope and
-hands the row to the monitor's lossless :class:`~trajops.store.LogWriter`; the writer thread
-chains and inserts it (or spools it while the store is down). The per-request cost is a few
-microseconds: one uuid, one HMAC of the client address, one queue put.
+audit row (:func:`~trajops.security.audit.audit_row`) from what the request left in its ASGI
+scope and hands it to the monitor's lossless log writer, which chains and inserts it (or spools
+it while the store is down). The per-request cost is a few microseconds: one random id, one
+sha256 of the body, one encoded line.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.types import Scope
 
-from trajops.security.audit import AuditRecord, audit_rows, digest_payload
+from trajops.security.audit import audit_row, digest_payload
 from trajops.serving.middleware import BODY_KEY, KEY_ID_KEY, MODEL_VERSION_KEY, REQUEST_ID_KEY
 
 if TYPE_CHECKING:
@@ -93,21 +93,19 @@ class RequestAuditor:
             route = scope.get("route")
             body: bytes | None = scope.get(BODY_KEY)
             client = scope.get("client")
-            request_id = scope.get(REQUEST_ID_KEY) or _header(scope, b"x-request-id")
-            record = AuditRecord(
+            row = audit_row(
                 route=getattr(route, "path", None) or scope["path"],
                 method=scope["method"],
                 status=status,
                 latency_ms=seconds * 1e3,
                 key_id=scope.get(KEY_ID_KEY),
-                request_id=request_id,
+                request_id=scope.get(REQUEST_ID_KEY) or _header(scope, b"x-request-id"),
                 model_version=scope.get(MODEL_VERSION_KEY),
                 payload_digest=digest_payload(body) if body else None,
+                # pseudonymised once per address (an HMAC per request adds up)
+                client_key=self._client_key(client[0]) if client else None,
             )
-            rows: list[dict[str, Any]] = audit_rows([record])
-            if client:  # pseudonymised once per address (an HMAC per request adds up)
-                rows[0]["client_key"] = self._client_key(client[0])
-            self.monitor.writer.submit("audit_log", rows)
+            self.monitor.writer.submit("audit_log", [row])
         except Exception:  # auditing must never break the response already sent
             self.failures += 1
             log.exception("audit record of %s %s not queued", scope.get("method"), scope["path"])

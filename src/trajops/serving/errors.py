@@ -37,11 +37,16 @@ def _loc(loc: Any) -> list[str | int]:
     return [p if isinstance(p, int) else str(p) for p in loc]
 
 
+def trajops_error_response(exc: TrajopsError, *, method: str, path: str) -> Response:
+    """The response of a domain error (server-side ones are logged)."""
+    if exc.status_code >= 500:
+        log.warning("%s %s -> %s: %s", method, path, exc.code, exc.message)
+    return error_response(exc.status_code, code=exc.code, message=exc.message, details=exc.details)
+
+
 async def _trajops_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TrajopsError)
-    if exc.status_code >= 500:
-        log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.code, exc.message)
-    return error_response(exc.status_code, code=exc.code, message=exc.message, details=exc.details)
+    return trajops_error_response(exc, method=request.method, path=request.url.path)
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> Response:

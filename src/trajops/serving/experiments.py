@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import numpy as np
-from starlette.requests import Request
+from starlette.types import Scope
 
 from trajops.experiments import (
     ExperimentController,
@@ -114,14 +114,14 @@ class ExperimentRuntime:
                 await self._refresh()
 
     # --- hot path --------------------------------------------------------------------
-    def unit_id(self, request: Request, *, agent_id: str, scene_id: str | None) -> str | None:
+    def unit_id(self, scope: Scope, *, agent_id: str, scene_id: str | None) -> str | None:
         """The unit the running experiment assigns by (None when none runs)."""
         current = self.router.current()
         if current is None:
             return None
         unit = current.spec.unit
         if unit == "client":
-            key_id = request.scope.get(KEY_ID_KEY)
+            key_id = scope.get(KEY_ID_KEY)
             return str(key_id) if key_id else None
         return scene_id if unit == "scene" else agent_id
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from typing import Any
@@ -10,8 +9,11 @@ from typing import Any
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from trajops import STEP_S, T_PRED
+from trajops._ids import random_hex
+from trajops.monitoring.service import Monitor
 from trajops.serving._store import store_status
 from trajops.serving.deps import (
     CacheDep,
@@ -21,10 +23,10 @@ from trajops.serving.deps import (
     MonitorDep,
     OfflineDep,
     PoolDep,
-    ServiceDep,
 )
 from trajops.serving.experiments import ExperimentRuntime
 from trajops.serving.middleware import MODEL_VERSION_KEY, REQUEST_ID_KEY, START_KEY
+from trajops.serving.prediction import PredictionService
 from trajops.serving.responses import OrjsonResponse
 from trajops.serving.schemas import (
     FeedbackRequest,
@@ -43,11 +45,15 @@ HORIZON_S = round(STEP_S * T_PRED, 6)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")  # fits the stores' request_id columns
 
 
-def _request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id")
-    if given and _REQUEST_ID.match(given):
-        return given
-    return os.urandom(16).hex()  # as random as uuid4, a third of the cost
+def request_id_of(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when it is well formed, else a fresh random id."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given = value.decode("latin-1")
+            if _REQUEST_ID.match(given):
+                return given
+            break
+    return random_hex()
 
 
 def _body_doc(model: type[PredictRequest] | type[FeedbackRequest]) -> dict[str, Any]:
@@ -63,25 +69,50 @@ def _body_doc(model: type[PredictRequest] | type[FeedbackRequest]) -> dict[str, 
     responses=error_responses(404, 413, 422, 503),
     openapi_extra=_body_doc(PredictRequest),
 )
-async def predict(request: Request, service: ServiceDep, monitor: MonitorDep) -> Response:
+async def predict(request: Request) -> Response:
     """Predict 12 future positions (0.4 s apart) for each agent from its last 8 positions.
 
     All agents of one request are one scene: they are each other's neighbours. Every agent's
     input and forecast is logged (agent ids pseudonymised) for feedback scoring and drift.
     """
+    # Served by PredictFastPath (below FastAPI's routing) in the assembled app; this route
+    # documents the endpoint in OpenAPI and answers the same way when reached directly.
+    content, request_id = await answer_prediction(
+        request.app.state, request.scope, await request.body()
+    )
+    return OrjsonResponse(content, headers={"x-request-id": request_id})
+
+
+async def answer_prediction(state: Any, scope: Scope, body: bytes) -> tuple[dict[str, Any], str]:
+    """The whole ``/v1/predict`` exchange after auth: parse, predict, log, answer.
+
+    Args:
+        state: the app's state (service, monitor, experiments).
+        scope: the request's ASGI scope; the model version and request id are recorded in it
+            for the metrics and the audit row.
+        body: the raw request body.
+
+    Returns:
+        The response body (numpy arrays inside, for orjson) and the request id.
+
+    Raises:
+        TrajopsError: invalid input (422), unknown model (404), no model loaded (503).
+    """
+    service: PredictionService = state.service
+    monitor: Monitor = state.monitor
+    experiments: ExperimentRuntime = state.experiments
     # The raw body is parsed by pydantic-core in one pass (faster than FastAPI's json.loads +
     # validation) with limits from settings; the schema still documents the body in OpenAPI.
-    parsed = parse_predict_request(await request.body(), service.limits)
+    parsed = parse_predict_request(body, service.limits)
     req = parsed.request
-    experiments: ExperimentRuntime = request.app.state.experiments
     unit_id = experiments.unit_id(
-        request, agent_id=str(req.agents[0].agent_id), scene_id=req.scene_id
+        scope, agent_id=str(req.agents[0].agent_id), scene_id=req.scene_id
     )
     result = await service.predict(
         obs=parsed.obs, num_samples=req.num_samples, model_ref=req.model, unit_id=unit_id
     )
     model = result.model
-    request.scope[MODEL_VERSION_KEY] = model.version
+    scope[MODEL_VERSION_KEY] = model.version
     preds = result.predictions  # (N, T_pred, 2) or (N, K, T_pred, 2)
     if req.num_samples == 1:
         items = [{"agent_id": a.agent_id, "positions": preds[i]} for i, a in enumerate(req.agents)]
@@ -90,17 +121,18 @@ async def predict(request: Request, service: ServiceDep, monitor: MonitorDep) ->
             {"agent_id": a.agent_id, "positions": preds[i, 0], "samples": preds[i]}
             for i, a in enumerate(req.agents)
         ]
-    request_id = _request_id(request)
-    request.scope[REQUEST_ID_KEY] = request_id
-    started = request.scope.get(START_KEY, time.perf_counter())
+    request_id = request_id_of(scope)
+    scope[REQUEST_ID_KEY] = request_id
+    started = scope.get(START_KEY, time.perf_counter())
     latency_ms = round((time.perf_counter() - started) * 1e3, 3)
-    # Queued for the writer thread (cached answers too: they were served all the same).
+    agent_ids = [str(a.agent_id) for a in req.agents]
+    # Handed to the log writer (cached answers too: they were served all the same).
     monitor.log_prediction(
         request_id=request_id,
         model_name=model.name,
         model_version=model.version,
         variant=result.variant,
-        agent_ids=[str(a.agent_id) for a in req.agents],
+        agent_ids=agent_ids,
         scene_id=req.scene_id,
         obs=parsed.obs,
         pred=preds if req.num_samples == 1 else preds[:, 0],
@@ -108,13 +140,9 @@ async def predict(request: Request, service: ServiceDep, monitor: MonitorDep) ->
         latency_ms=latency_ms,
     )
     experiments.record(
-        result,
-        request_id=request_id,
-        obs=parsed.obs,
-        agent_ids=[str(a.agent_id) for a in req.agents],
-        latency_ms=latency_ms,
+        result, request_id=request_id, obs=parsed.obs, agent_ids=agent_ids, latency_ms=latency_ms
     )
-    body = {
+    content = {
         "request_id": request_id,
         "model": {
             "name": model.name,
@@ -129,7 +157,7 @@ async def predict(request: Request, service: ServiceDep, monitor: MonitorDep) ->
         "latency_ms": latency_ms,
         "cached": result.cached,
     }
-    return OrjsonResponse(body, headers={"x-request-id": request_id})
+    return content, request_id
 
 
 @router.post(

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import DateTime, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -152,6 +153,10 @@ class LogWriter:
         """Rows submitted, and rows of those already inserted or spooled (replays excluded)."""
         self.healthy = True
         self._tables: dict[str, Table] = {t.name: t for t in Base.metadata.sorted_tables}
+        self._datetimes: dict[str, tuple[str, ...]] = {
+            name: tuple(c.name for c in t.columns if isinstance(c.type, DateTime))
+            for name, t in self._tables.items()
+        }
 
     # --- producer side (any thread, never blocks) -------------------------------------
     def submit(self, table: str, rows: Iterable[dict[str, Any]], *, block: bool = False) -> None:
@@ -178,6 +183,24 @@ class LogWriter:
         if overflow:
             self._spool(overflow)
             self.handled += len(overflow)
+
+    def write_batch(self, rows: list[Row]) -> None:
+        """Insert (or spool) ``rows`` now, on the calling thread, after any spooled rows.
+
+        For a caller that is its own writer thread (the writer process reading a pipe): no
+        queue, no hand-over between threads. Call :meth:`retry_spool` regularly as well.
+        """
+        self.submitted += len(rows)
+        for start in range(0, len(rows), self.config.batch_size):
+            self._flush(rows[start : start + self.config.batch_size])
+
+    def retry_spool(self) -> None:
+        """Replay the spool when there is one and the retry interval has passed."""
+        if (
+            self._has_spool()
+            and time.monotonic() - self._last_retry >= self.config.retry_interval_s
+        ):
+            self.replay()
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self) -> LogWriter:
@@ -226,11 +249,7 @@ class LogWriter:
             batch = self._drain(first)
             if batch:
                 self._flush(batch)
-            if (
-                self._has_spool()
-                and time.monotonic() - self._last_retry >= self.config.retry_interval_s
-            ):
-                self.replay()
+            self.retry_spool()
 
     def _insert(self, rows: list[Row]) -> None:
         by_table: dict[str, list[dict[str, Any]]] = {}
@@ -250,7 +269,9 @@ class LogWriter:
                     stmt = sqlite.insert(table).on_conflict_do_nothing()
                 else:  # pragma: no cover - other backends are not supported targets
                     stmt = table.insert()
-                session.execute(stmt, values)
+                # Core on the session's connection: the ORM's bulk-insert path (per-row Python
+                # bookkeeping for mapped tables) buys nothing for plain rows.
+                session.connection().execute(stmt, values)
 
     def _flush(self, batch: list[Row]) -> None:
         if not batch:
@@ -293,13 +314,17 @@ class LogWriter:
 
     def decode(self, line: str | bytes) -> Row:
         """One spool line (``{"table", "row"}``) back into a row, with its datetimes."""
-        item = json.loads(line)
-        table = self._tables[item["table"]]
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError:  # NaN literals or huge integers written by json.dumps
+            item = json.loads(line)
+        name = item["table"]
         row = dict(item["row"])
-        for col in table.columns:
-            if isinstance(col.type, DateTime) and isinstance(row.get(col.name), str):
-                row[col.name] = datetime.fromisoformat(row[col.name])
-        return item["table"], row
+        for col in self._datetimes[name]:
+            value = row.get(col)
+            if isinstance(value, str):
+                row[col] = datetime.fromisoformat(value)
+        return name, row
 
     def replay(self) -> int:
         """Write spooled rows to the database; returns how many were replayed (0 on failure)."""
