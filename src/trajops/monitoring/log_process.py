@@ -18,6 +18,7 @@ import select
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +31,8 @@ from trajops.store.writer import LogWriter, WriterConfig
 
 _STATUS_INTERVAL_S = 0.1
 _READ_BYTES = 1 << 20
+_LINGER_S = 0.05
+"""How long the first row of a block waits for more before they are inserted together."""
 
 
 def _status(writer: LogWriter, out: IO[bytes]) -> None:
@@ -53,38 +56,65 @@ def _report(writer: LogWriter, out: IO[bytes], stop: threading.Event) -> None:
 
 
 class _LineReader:
-    """Complete lines from a pipe, in blocks of whatever has arrived (one ``read`` each)."""
+    """Complete lines from a pipe, gathered into blocks.
 
-    def __init__(self, fd: int, timeout_s: float) -> None:
+    A block is what arrived within ``linger_s`` of its first line, up to ``min_lines`` lines
+    (more when one read brings more): under load one insert and one commit take a batch's worth
+    of rows instead of a few, which is most of the writer process's work (every commit rewrites
+    the tables' and indexes' last pages and syncs the WAL).
+    """
+
+    def __init__(self, fd: int, *, timeout_s: float, linger_s: float, min_lines: int) -> None:
         self.fd = fd
         self.timeout_s = timeout_s
+        self.linger_s = linger_s
+        self.min_lines = min_lines
         self._pending = b""
+        self._eof = False
+
+    def _read(self, timeout_s: float) -> list[bytes]:
+        """Lines that arrive within ``timeout_s`` (one read); sets ``_eof`` at end of input."""
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout_s))
+        if not ready:
+            return []
+        chunk = os.read(self.fd, _READ_BYTES)
+        if not chunk:
+            self._eof = True
+            last, self._pending = self._pending, b""
+            return [last] if last else []  # a last line without its newline
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        return lines
 
     def blocks(self) -> Iterator[list[bytes]]:
-        """Lists of lines as they arrive; an empty list after ``timeout_s`` without input; ends
-        at end of input (a last line without its newline included)."""
-        while True:
-            ready, _, _ = select.select([self.fd], [], [], self.timeout_s)
-            if not ready:
-                yield []
-                continue
-            chunk = os.read(self.fd, _READ_BYTES)
-            if not chunk:
-                break
-            *lines, self._pending = (self._pending + chunk).split(b"\n")
-            yield lines
-        if self._pending:
-            yield [self._pending]
+        """Blocks of lines; an empty block after ``timeout_s`` without input; ends at end of
+        input."""
+        while not self._eof:
+            lines = self._read(self.timeout_s)
+            deadline = time.monotonic() + self.linger_s
+            while lines and len(lines) < self.min_lines and not self._eof:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                lines += self._read(left)
+            if lines or not self._eof:
+                yield lines
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     """Read the config line and rows from ``stdin`` until end of input; returns the exit code.
 
-    Rows are inserted by this thread, a block at a time (everything that arrived since the last
-    insert, in batches of ``batch_size``): while it inserts, the pipe fills and the API waits,
-    which is the back-pressure; no queue or second thread sits between the pipe and the store.
+    Rows are inserted by this thread, a block at a time (what arrived within ``_LINGER_S`` of
+    the block's first row, in batches of ``batch_size``): while it inserts, the pipe fills and
+    the API waits, which is the back-pressure; no queue or second thread sits between the pipe
+    and the store.
     """
-    reader = _LineReader(stdin.fileno(), WriterConfig().flush_interval_s)
+    defaults = WriterConfig()
+    reader = _LineReader(
+        stdin.fileno(),
+        timeout_s=defaults.flush_interval_s,
+        linger_s=_LINGER_S,
+        min_lines=defaults.batch_size,
+    )
     blocks = reader.blocks()
     lines: list[bytes] = []
     while not lines:
@@ -98,6 +128,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
         hooks=AUDIT_HOOKS,
     )
     reader.timeout_s = writer.config.flush_interval_s
+    reader.min_lines = writer.config.batch_size
     # SQLAlchemy and the models leave ~10^5 long-lived objects; every row decoded allocates,
     # and the collections it triggers would walk them all (as in the API process).
     gc.collect()

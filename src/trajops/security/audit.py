@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from trajops._ids import random_hex
@@ -37,6 +37,7 @@ from trajops.store.writer import InsertHook
 GENESIS = "0" * 64
 LOCK_ID = 0x74726A6F_61756474  # "trjoaudt": one advisory lock for the whole chain
 TABLE = "audit_log"
+_AUDIT_TABLE: Table = AuditEntry.__table__  # type: ignore[assignment]  # for Core inserts
 HASHED_FIELDS = (
     "id",
     "record_id",
@@ -241,7 +242,7 @@ def insert_chained(session: Session, rows: list[dict[str, Any]]) -> list[dict[st
     if chained:
         # A plain insert: a conflict must fail the batch (and spool it), never drop a row.
         # Core on the session's connection (the ORM's bulk path adds per-row bookkeeping).
-        session.connection().execute(insert(AuditEntry.__table__), chained)
+        session.connection().execute(insert(_AUDIT_TABLE), chained)
     return chained
 
 

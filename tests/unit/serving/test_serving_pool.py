@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from conftest import make_settings
 from tests._support.api_keys import issue_key
 from tests._support.registry import MODEL, RegistryInfo, build_registry
 from trajops.errors import ModelNotFoundError, ServiceUnavailable
+from trajops.models import ConstantVelocity
 from trajops.serving import AppOptions, create_app, serve_in_thread
+from trajops.serving._loading import LoadedModel
 from trajops.serving.metrics import ServingMetrics
 from trajops.serving.pool import ModelPool, PoolConfig
 
@@ -138,3 +143,35 @@ def test_unreachable_registry_is_reported(monkeypatch: pytest.MonkeyPatch) -> No
         await pool.stop()
 
     asyncio.run(scenario())
+
+
+class _Recorder(ConstantVelocity):
+    """CV that records the neighbours it was given."""
+
+    seen: list[object]
+
+    def predict(self, obs: np.ndarray, **kwargs: Any) -> np.ndarray:
+        self.seen.append(kwargs.get("neighbours"))
+        return super().predict(obs, num_samples=kwargs.get("num_samples", 1))
+
+
+@pytest.mark.parametrize("scene_aware", [True, False])
+def test_neighbours_are_built_only_for_scene_aware_models(
+    tmp_path: Path, scene_aware: bool
+) -> None:
+    forecaster = _Recorder()
+    forecaster.seen = []
+    forecaster.scene_aware = scene_aware  # type: ignore[misc]
+    loaded = LoadedModel(
+        name=MODEL, version="1", run_id=None, forecaster=forecaster,
+        loaded_at=datetime.now(UTC), load_seconds=0.0, agent_seconds=0.0, path=tmp_path,
+    )  # fmt: skip
+    obs = np.cumsum(np.ones((3, 8, 2)), axis=1)  # (N, T_obs, 2)
+    out = loaded.predict(obs, num_samples=1, seed=0)
+    assert out.shape == (3, 12, 2)
+    neighbours = forecaster.seen[0]
+    if scene_aware:
+        assert isinstance(neighbours, np.ndarray) and neighbours.shape[:2] == (3, 16)
+    else:
+        assert neighbours is None
+    assert ConstantVelocity.scene_aware is False  # CV and the linear model skip them
