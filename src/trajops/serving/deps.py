@@ -16,7 +16,6 @@ from trajops.serving.cache import PredictionCache
 from trajops.serving.metrics import ServingMetrics
 from trajops.serving.monitoring import MonitoringJobs, OfflineMetrics
 from trajops.serving.pool import ModelPool
-from trajops.serving.prediction import PredictionService
 from trajops.serving.schemas import RequestLimits
 from trajops.settings import Settings
 
@@ -39,11 +38,6 @@ async def get_cache(request: Request) -> PredictionCache:
 async def get_metrics(request: Request) -> ServingMetrics:
     metrics: ServingMetrics = request.app.state.metrics
     return metrics
-
-
-async def get_service(request: Request) -> PredictionService:
-    service: PredictionService = request.app.state.service
-    return service
 
 
 async def get_limits(request: Request) -> RequestLimits:
@@ -75,7 +69,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[ModelPool, Depends(get_pool)]
 CacheDep = Annotated[PredictionCache, Depends(get_cache)]
 MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
-ServiceDep = Annotated[PredictionService, Depends(get_service)]
 LimitsDep = Annotated[RequestLimits, Depends(get_limits)]
 MonitorDep = Annotated[Monitor, Depends(get_monitor)]
 MigrationsDep = Annotated[StoreMigrations, Depends(get_migrations)]
