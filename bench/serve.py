@@ -302,6 +302,24 @@ def stop(server: Server) -> None:
 
 
 # --- the run ---------------------------------------------------------------------------
+def bench_env(tmp: Path, uri: str) -> dict[str, str]:
+    """Environment of the servers: this one without ``TRAJOPS_*``, plus the bench's home and
+    registry."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAJOPS_")}
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        TRAJOPS_HOME=str(tmp / "home"),
+        TRAJOPS_TRACKING_URI=uri,
+        MLFLOW_TRACKING_URI=uri,
+        PYTHONUNBUFFERED="1",
+        # The production path stays on (API key, scope, rate limiter, audit row and
+        # prediction log per request); the limit is only raised above what wrk can send.
+        TRAJOPS_RATE_LIMIT_PER_S="1000000000",
+        TRAJOPS_RATE_LIMIT_BURST="1000000000",
+    )
+    return env
+
+
 def create_api_key(env: dict[str, str]) -> str:
     """A ``predict`` key made with ``trajops keys create`` (auth is on, as in production)."""
     done = subprocess.run(
@@ -436,19 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="trajops-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        uri = build_registry(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAJOPS_")}
-        env.update(
-            PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            TRAJOPS_HOME=str(tmp / "home"),
-            TRAJOPS_TRACKING_URI=uri,
-            MLFLOW_TRACKING_URI=uri,
-            PYTHONUNBUFFERED="1",
-            # The production path stays on (API key, scope, rate limiter, audit row and
-            # prediction log per request); the limit is only raised above what wrk can send.
-            TRAJOPS_RATE_LIMIT_PER_S="1000000000",
-            TRAJOPS_RATE_LIMIT_BURST="1000000000",
-        )
+        env = bench_env(tmp, build_registry(tmp))
         api_key = create_api_key(env)
         for workers in cfg.workers:
             servers = {k: start_server(k, workers=workers, env=env, logs=tmp) for k in SERVERS}

@@ -14,11 +14,9 @@ from __future__ import annotations
 import gc
 import itertools
 import os
-import select
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -31,8 +29,6 @@ from trajops.store.writer import LogWriter, WriterConfig
 
 _STATUS_INTERVAL_S = 0.1
 _READ_BYTES = 1 << 20
-_LINGER_S = 0.05
-"""How long the first row of a block waits for more before they are inserted together."""
 
 
 def _status(writer: LogWriter, out: IO[bytes]) -> None:
@@ -55,71 +51,30 @@ def _report(writer: LogWriter, out: IO[bytes], stop: threading.Event) -> None:
         _status(writer, out)
 
 
-class _LineReader:
-    """Complete lines from a pipe, gathered into blocks.
-
-    A block is what arrived within ``linger_s`` of its first line, up to ``min_lines`` lines
-    (more when one read brings more): under load one insert and one commit take a batch's worth
-    of rows instead of a few, which is most of the writer process's work (every commit rewrites
-    the tables' and indexes' last pages and syncs the WAL).
-    """
-
-    def __init__(self, fd: int, *, timeout_s: float, linger_s: float, min_lines: int) -> None:
-        self.fd = fd
-        self.timeout_s = timeout_s
-        self.linger_s = linger_s
-        self.min_lines = min_lines
-        self._pending = b""
-        self._eof = False
-
-    def _read(self, timeout_s: float) -> list[bytes]:
-        """Lines that arrive within ``timeout_s`` (one read); sets ``_eof`` at end of input."""
-        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout_s))
-        if not ready:
-            return []
-        chunk = os.read(self.fd, _READ_BYTES)
-        if not chunk:
-            self._eof = True
-            last, self._pending = self._pending, b""
-            return [last] if last else []  # a last line without its newline
-        *lines, self._pending = (self._pending + chunk).split(b"\n")
-        return lines
-
-    def blocks(self) -> Iterator[list[bytes]]:
-        """Blocks of lines; an empty block after ``timeout_s`` without input; ends at end of
-        input."""
-        while not self._eof:
-            lines = self._read(self.timeout_s)
-            deadline = time.monotonic() + self.linger_s
-            while lines and len(lines) < self.min_lines and not self._eof:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                lines += self._read(left)
-            if lines or not self._eof:
-                yield lines
+def _line_blocks(fd: int) -> Iterator[list[bytes]]:
+    """Complete lines from a pipe, one list per read (whatever had arrived), until end of
+    input; a last line without its newline is included."""
+    pending = b""
+    while chunk := os.read(fd, _READ_BYTES):
+        *lines, pending = (pending + chunk).split(b"\n")
+        if lines:
+            yield lines
+    if pending:
+        yield [pending]
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     """Read the config line and rows from ``stdin`` until end of input; returns the exit code.
 
-    Rows are inserted by this thread, a block at a time (what arrived within ``_LINGER_S`` of
-    the block's first row, in batches of ``batch_size``): while it inserts, the pipe fills and
-    the API waits, which is the back-pressure; no queue or second thread sits between the pipe
-    and the store.
+    This thread reads the pipe a block at a time and decodes the rows; the ``LogWriter``'s
+    thread inserts them in batches. Reading stays decoupled from the database: while an insert
+    waits (a commit, another writer process holding SQLite's write lock), the pipe keeps being
+    drained into the writer's bounded queue; only when that is full does this thread wait, the
+    pipe fill and the API's back-pressure apply.
     """
-    defaults = WriterConfig()
-    reader = _LineReader(
-        stdin.fileno(),
-        timeout_s=defaults.flush_interval_s,
-        linger_s=_LINGER_S,
-        min_lines=defaults.batch_size,
-    )
-    blocks = reader.blocks()
-    lines: list[bytes] = []
-    while not lines:
-        lines = next(blocks, [b"{}"])
-    config: dict[str, Any] = orjson.loads(lines.pop(0))
+    blocks = _line_blocks(stdin.fileno())
+    first = next(blocks, [b"{}"])
+    config: dict[str, Any] = orjson.loads(first[0])
     store = Store(config["database_url"], run_migrations=False)  # the API process migrates
     writer = LogWriter(
         store,
@@ -127,17 +82,16 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
         WriterConfig(**config["writer"]),
         hooks=AUDIT_HOOKS,
     )
-    reader.timeout_s = writer.config.flush_interval_s
-    reader.min_lines = writer.config.batch_size
     # SQLAlchemy and the models leave ~10^5 long-lived objects; every row decoded allocates,
     # and the collections it triggers would walk them all (as in the API process).
     gc.collect()
     gc.freeze()
+    writer.start()
     stop = threading.Event()
     reporter = threading.Thread(target=_report, args=(writer, stdout, stop), daemon=True)
     reporter.start()
     try:
-        for block in itertools.chain([lines], blocks):
+        for block in itertools.chain([first[1:]], blocks):
             rows = []
             for line in block:
                 if not line.strip():
@@ -146,9 +100,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
                     rows.append(writer.decode(line))
                 except (ValueError, KeyError, TypeError) as exc:  # never from PipeLogWriter
                     print(f"log writer: dropped an undecodable line: {exc!r}", file=sys.stderr)
-            if rows:
-                writer.write_batch(rows)
-            writer.retry_spool()
+            writer.put_rows(rows)
     finally:
         writer.close()
         stop.set()

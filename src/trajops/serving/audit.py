@@ -66,9 +66,13 @@ class LogBackpressure:
         self.max_wait_s = max_wait_s
         self._line = asyncio.Lock()
 
+    def behind(self) -> bool:
+        """Whether a request must :meth:`wait` (checked without creating a coroutine)."""
+        return self.writer.pending >= self.high or self._line.locked()
+
     async def wait(self) -> None:
         """Return at once unless the writer is behind or others wait (no queue jumping)."""
-        if self.writer.pending < self.high and not self._line.locked():
+        if not self.behind():
             return
         t0 = time.monotonic()
         deadline = t0 + self.max_wait_s

@@ -77,7 +77,11 @@ class ServingMiddleware:
 
         try:
             backpressure = getattr(self.app_state, "backpressure", None)
-            if backpressure is not None and scope["path"] not in _NEVER_WAIT:
+            if (
+                backpressure is not None
+                and backpressure.behind()
+                and scope["path"] not in _NEVER_WAIT
+            ):
                 await backpressure.wait()
             if scope["method"] in _BODY_METHODS:
                 body = await self._read_body(scope, receive)

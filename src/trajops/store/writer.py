@@ -159,20 +159,10 @@ class LogWriter:
         }
 
     # --- producer side (any thread, never blocks) -------------------------------------
-    def submit(self, table: str, rows: Iterable[dict[str, Any]], *, block: bool = False) -> None:
-        """Hand rows for ``table`` to the writer; spools directly if the queue is full.
-
-        Args:
-            block: wait for room in the queue instead of spooling (a writer process reading a
-                pipe uses it, so that a slow database backs the pipe up to the API).
-        """
+    def submit(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Hand rows for ``table`` to the writer; spools directly if the queue is full."""
         if table not in self._tables:
             raise ValueError(f"unknown table {table!r}")
-        if block:
-            for row in rows:
-                self.submitted += 1
-                self._queue.put((table, row))
-            return
         overflow: list[Row] = []
         for row in rows:
             self.submitted += 1
@@ -184,15 +174,17 @@ class LogWriter:
             self._spool(overflow)
             self.handled += len(overflow)
 
-    def write_batch(self, rows: list[Row]) -> None:
-        """Insert (or spool) ``rows`` now, on the calling thread, after any spooled rows.
+    def put_rows(self, rows: Iterable[Row]) -> None:
+        """Queue ``(table, row)`` pairs in order, waiting for room when the queue is full.
 
-        For a caller that is its own writer thread (the writer process reading a pipe): no
-        queue, no hand-over between threads. Call :meth:`retry_spool` regularly as well.
+        For a producer that must not spool but slow down instead: the writer process, whose
+        waiting lets its pipe fill and the API apply back-pressure.
         """
-        self.submitted += len(rows)
-        for start in range(0, len(rows), self.config.batch_size):
-            self._flush(rows[start : start + self.config.batch_size])
+        for row in rows:
+            if row[0] not in self._tables:
+                raise ValueError(f"unknown table {row[0]!r}")
+            self.submitted += 1
+            self._queue.put(row)
 
     def retry_spool(self) -> None:
         """Replay the spool when there is one and the retry interval has passed."""

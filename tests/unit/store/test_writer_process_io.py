@@ -1,20 +1,18 @@
-"""The writer process's input side: blocks of lines from the pipe, decoding, direct writes."""
+"""The writer process's input side: blocks of lines from the pipe, decoding, queueing."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests._support.rows import prediction_rows
-from trajops.monitoring.log_process import _LineReader
+from trajops.monitoring.log_process import _line_blocks
 from trajops.store import Store
 from trajops.store.models import PredictionRecord
 from trajops.store.pipe_writer import encode_row
@@ -32,44 +30,14 @@ def pipe() -> Iterator[tuple[int, int]]:
 
 def test_lines_split_across_reads_are_joined(pipe: tuple[int, int]) -> None:
     read, write = pipe
-    reader = _LineReader(read, timeout_s=0.05, linger_s=0.0, min_lines=1)
-    blocks = reader.blocks()
+    blocks = _line_blocks(read)
     os.write(write, b'{"a":1}\n{"b"')
     assert next(blocks) == [b'{"a":1}']
     os.write(write, b":2}\n")
     assert next(blocks) == [b'{"b":2}']
-    assert next(blocks) == []  # nothing within the timeout: an empty block
-    os.write(write, b'{"c":3}')  # a last line without its newline
+    os.write(write, b'{"c":3}\n{"d":4}\n{"e":5}')  # a last line without its newline
     os.close(write)
-    assert [line for block in blocks for line in block] == [b'{"c":3}']
-
-
-def test_a_block_lingers_for_more_lines_up_to_the_batch(pipe: tuple[int, int]) -> None:
-    read, write = pipe
-    reader = _LineReader(read, timeout_s=1.0, linger_s=0.5, min_lines=3)
-    blocks = reader.blocks()
-
-    def trickle() -> None:
-        for i in range(4):
-            os.write(write, f"{i}\n".encode())
-            time.sleep(0.05)
-
-    feeder = threading.Thread(target=trickle)
-    feeder.start()
-    first = next(blocks)
-    feeder.join()
-    assert first[:3] == [b"0", b"1", b"2"]  # gathered into one block, not one per write
-    rest = [] if len(first) > 3 else next(blocks)
-    assert first[3:] + rest == [b"3"]
-
-
-def test_linger_ends_at_its_deadline(pipe: tuple[int, int]) -> None:
-    read, write = pipe
-    reader = _LineReader(read, timeout_s=1.0, linger_s=0.1, min_lines=1000)
-    os.write(write, b"x\n")
-    t0 = time.monotonic()
-    assert next(reader.blocks()) == [b"x"]
-    assert time.monotonic() - t0 < 0.5
+    assert [line for block in blocks for line in block] == [b'{"c":3}', b'{"d":4}', b'{"e":5}']
 
 
 def test_decode_restores_datetimes_and_reads_json_with_nan(tmp_path: Path) -> None:
@@ -87,12 +55,17 @@ def test_decode_restores_datetimes_and_reads_json_with_nan(tmp_path: Path) -> No
     store.dispose()
 
 
-def test_write_batch_inserts_on_the_calling_thread_in_batches(tmp_path: Path) -> None:
+def test_put_rows_queues_in_order_and_refuses_unknown_tables(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
-    writer = LogWriter(store, tmp_path / "spool", WriterConfig(batch_size=7))
-    rows = [("predictions", row) for row in prediction_rows(30)]
-    writer.write_batch(rows)
+    writer = LogWriter(store, tmp_path / "spool", WriterConfig(batch_size=7, queue_size=5))
+    writer.start()  # a queue of 5: put_rows waits for the writer instead of spooling
+    writer.put_rows(("predictions", row) for row in prediction_rows(30))
+    with pytest.raises(ValueError, match="unknown table"):
+        writer.put_rows([("nope", {})])
+    writer.close()
     assert writer.written == writer.handled == writer.submitted == 30
+    assert writer.spooled == 0
     with store.session() as s:
-        assert s.scalar(select(func.count()).select_from(PredictionRecord)) == 30
+        ids = s.scalars(select(PredictionRecord.request_id).order_by(PredictionRecord.id)).all()
+    assert ids == [f"r{i}" for i in range(30)]
     store.dispose()
