@@ -269,6 +269,8 @@ def start_server(kind: str, *, workers: int, env: dict[str, str], logs: Path) ->
     elif kind in ("trajops", "trajops_thread"):
         cmd = [str(bin_dir / "trajops"), "serve", "--port", str(port), "--workers", str(workers)]
         env = {**env, "TRAJOPS_LOG_WRITER": "thread" if kind == "trajops_thread" else "process"}
+        if kind == "trajops_thread":  # its own store: its backlog must not lock the other's
+            env["TRAJOPS_HOME"] = str(Path(env["TRAJOPS_HOME"]).with_name("home-thread"))
     else:
         cmd = [
             str(bin_dir / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}/1",
@@ -332,6 +334,22 @@ def create_api_key(env: dict[str, str]) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+def wait_drained(server: Server, timeout_s: float = 120.0) -> None:
+    """Wait until the server's log writers hold no rows (``/readyz`` reports ``unwritten``),
+    so that one series' logging backlog does not run into the next series' measurement."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 5:  # 5 probes in a row: every worker seen
+        try:
+            store = httpx.get(server.url + "/readyz", timeout=5).json()["checks"]["store"]
+            quiet = quiet + 1 if store.get("unwritten", 0) == 0 else 0
+        except (httpx.HTTPError, KeyError, ValueError):
+            quiet = 0
+        time.sleep(0.2)
+
+
 def measure(
     wrk: str,
     server: Server,
@@ -359,6 +377,8 @@ def measure(
         wrk, url, script, connections=conns, seconds=cfg.duration_s, threads=cfg.wrk_threads
     )
     sampler.join()
+    if kind != "echo" and kind != "mlflow":
+        wait_drained(server)
     point = Point(kind=kind, workers=workers, connections=conns, connection_split=split, **result)  # type: ignore[arg-type]
     print(
         f"  {kind:15s} w={workers} c={conns:3d}  {point.rps:9.0f} req/s  p50 {point.p50_ms:7.2f} ms"
@@ -456,6 +476,10 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp_name)
         env = bench_env(tmp, build_registry(tmp))
         api_key = create_api_key(env)
+        # trajops_thread gets a copy of the home (same key, own SQLite store and spool)
+        shutil.copytree(
+            Path(env["TRAJOPS_HOME"]), Path(env["TRAJOPS_HOME"]).with_name("home-thread")
+        )
         for workers in cfg.workers:
             servers = {k: start_server(k, workers=workers, env=env, logs=tmp) for k in SERVERS}
             try:

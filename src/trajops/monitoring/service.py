@@ -156,5 +156,7 @@ class Monitor:
             "reachable": reachable,
             "writer_healthy": self.writer.healthy,
             "pending": self.writer.pending,
+            # rows accepted but not yet inserted or spooled (a writer process's queue included)
+            "unwritten": max(0, self.writer.submitted - self.writer.handled),
             "spooled": self.writer.spool_size(),
         }

@@ -58,8 +58,14 @@ class LogSink(Protocol):
     written: int
     spooled: int
     healthy: bool
+    submitted: int
 
     def submit(self, table: str, rows: Iterable[dict[str, Any]]) -> None: ...
+
+    @property
+    def handled(self) -> int:
+        """Rows of those submitted that are inserted or spooled."""
+        ...
 
     @property
     def pending(self) -> int: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -174,6 +175,20 @@ def test_health_and_readiness(client: httpx.Client) -> None:
     checks = r.json()["checks"]
     assert checks["model"]["ok"] and checks["model"]["version"] == "1"
     assert checks["registry"]["ok"] and checks["cache"]["backend"] == "lru"
+    store = checks["store"]
+    assert store["ok"] and store["pending"] >= 0 and store["unwritten"] >= 0
+
+
+def test_readiness_counts_rows_until_the_writer_process_has_them(client: httpx.Client) -> None:
+    for _ in range(5):
+        assert client.post("/v1/predict", json=BODY).status_code == 200
+    counts = []
+    for _ in range(30):  # each probe is audited too: poll slower than the writer reports
+        counts.append(client.get("/readyz").json()["checks"]["store"]["unwritten"])
+        if counts[-1] == 0:
+            break
+        time.sleep(0.3)
+    assert counts[-1] == 0, counts
 
 
 def test_metrics_count_requests_cache_and_loads(client: httpx.Client) -> None:
