@@ -164,7 +164,7 @@ class LogWriter:
             for name, t in self._tables.items()
         }
 
-    # --- producer side (any thread, never blocks) -------------------------------------
+    # --- producer side (any thread; submit never blocks, put_rows waits) ---------------
     def submit(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
         """Hand rows for ``table`` to the writer; spools directly if the queue is full."""
         if table not in self._tables:
@@ -191,14 +191,6 @@ class LogWriter:
                 raise ValueError(f"unknown table {row[0]!r}")
             self.submitted += 1
             self._queue.put(row)
-
-    def retry_spool(self) -> None:
-        """Replay the spool when there is one and the retry interval has passed."""
-        if (
-            self._has_spool()
-            and time.monotonic() - self._last_retry >= self.config.retry_interval_s
-        ):
-            self.replay()
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self) -> LogWriter:
@@ -237,6 +229,14 @@ class LogWriter:
             except queue.Empty:
                 break
         return batch
+
+    def retry_spool(self) -> None:
+        """Replay the spool when there is one and the retry interval has passed."""
+        if (
+            self._has_spool()
+            and time.monotonic() - self._last_retry >= self.config.retry_interval_s
+        ):
+            self.replay()
 
     def _run(self) -> None:
         while not self._stop.is_set():
