@@ -101,31 +101,33 @@ async def answer_prediction(state: Any, scope: Scope, body: bytes) -> tuple[dict
     service: PredictionService = state.service
     monitor: Monitor = state.monitor
     experiments: ExperimentRuntime = state.experiments
-    # The raw body is parsed by pydantic-core in one pass (faster than FastAPI's json.loads +
-    # validation) with limits from settings; the schema still documents the body in OpenAPI.
+    # The raw body is parsed once (orjson for plainly valid bodies, pydantic-core for the
+    # rest) with limits from settings; the schema still documents the body in OpenAPI.
     parsed = parse_predict_request(body, service.limits)
-    req = parsed.request
     unit_id = experiments.unit_id(
-        scope, agent_id=str(req.agents[0].agent_id), scene_id=req.scene_id
+        scope, agent_id=str(parsed.agent_ids[0]), scene_id=parsed.scene_id
     )
     result = await service.predict(
-        obs=parsed.obs, num_samples=req.num_samples, model_ref=req.model, unit_id=unit_id
+        obs=parsed.obs,
+        num_samples=parsed.num_samples,
+        model_ref=parsed.model,
+        unit_id=unit_id,
     )
     model = result.model
     scope[MODEL_VERSION_KEY] = model.version
     preds = result.predictions  # (N, T_pred, 2) or (N, K, T_pred, 2)
-    if req.num_samples == 1:
-        items = [{"agent_id": a.agent_id, "positions": preds[i]} for i, a in enumerate(req.agents)]
+    if parsed.num_samples == 1:
+        items = [{"agent_id": a, "positions": preds[i]} for i, a in enumerate(parsed.agent_ids)]
     else:
         items = [
-            {"agent_id": a.agent_id, "positions": preds[i, 0], "samples": preds[i]}
-            for i, a in enumerate(req.agents)
+            {"agent_id": a, "positions": preds[i, 0], "samples": preds[i]}
+            for i, a in enumerate(parsed.agent_ids)
         ]
     request_id = request_id_of(scope)
     scope[REQUEST_ID_KEY] = request_id
     started = scope.get(START_KEY, time.perf_counter())
     latency_ms = round((time.perf_counter() - started) * 1e3, 3)
-    agent_ids = [str(a.agent_id) for a in req.agents]
+    agent_ids = [str(a) for a in parsed.agent_ids]
     # Handed to the log writer (cached answers too: they were served all the same).
     monitor.log_prediction(
         request_id=request_id,
@@ -133,9 +135,9 @@ async def answer_prediction(state: Any, scope: Scope, body: bytes) -> tuple[dict
         model_version=model.version,
         variant=result.variant,
         agent_ids=agent_ids,
-        scene_id=req.scene_id,
+        scene_id=parsed.scene_id,
         obs=parsed.obs,
-        pred=preds if req.num_samples == 1 else preds[:, 0],
+        pred=preds if parsed.num_samples == 1 else preds[:, 0],
         step_s=STEP_S,
         latency_ms=latency_ms,
     )

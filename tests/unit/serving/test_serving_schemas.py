@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
 
 from trajops.errors import ValidationError
-from trajops.serving.schemas import MalformedJSONError, RequestLimits, parse_predict_request
+from trajops.serving.schemas import (
+    MalformedJSONError,
+    RequestLimits,
+    _fast_parse,
+    _schema_parse,
+    parse_predict_request,
+)
 
 LIMITS = RequestLimits(max_agents=5, max_coordinate=100.0, timestamp_tolerance_s=0.05)
 
@@ -144,3 +151,74 @@ def test_positions_array_is_float64_and_exact() -> None:
     parsed = parse({"agents": [walker("a", y=1e-7)]})
     assert parsed.obs.dtype == np.float64  # type: ignore[attr-defined]
     assert parsed.obs[0, 0, 1] == 1e-7  # type: ignore[attr-defined]
+
+
+# --- the orjson fast path accepts a subset of the schema, with the same values ------------
+_ODD_VALUES: list[object] = [
+    None, True, False, 0, 1, -1, 2**63, 2**70, 0.5, -0.0, 1e308, float("nan"), float("inf"),
+    "", "a", "x" * 129, "../../etc", "ok-1.2_b", "abc\n", [], {}, [1.0, 2.0], [[1.0, 2.0]] * 8,
+    [1.0] * 8, [[1, 2, 3]] * 8, "\u884c\u4eba",
+]  # fmt: skip
+
+
+_KEYS = ("agents", "scene_id", "model", "num_samples", "agent_id", "positions", "timestamps", "x")
+
+
+def _mutated(rng: random.Random) -> object:
+    payload: dict[str, object] = {
+        "agents": [walker("a"), walker(7, y=1.0, timestamps=[0.4 * i for i in range(8)])]
+    }
+    for _ in range(rng.randint(1, 3)):
+        target: dict[str, object] = payload
+        agents = payload.get("agents")
+        if rng.random() < 0.6 and isinstance(agents, list) and agents:
+            picked = rng.choice(agents)
+            if isinstance(picked, dict):
+                target = picked
+        key = rng.choice(_KEYS)
+        positions = target.get("positions")
+        if rng.random() < 0.15:
+            target.pop(key, None)
+        elif key == "positions" and isinstance(positions, list) and rng.random() < 0.5:
+            points = [list(p) if isinstance(p, list) else p for p in positions]
+            i = rng.randrange(len(points)) if points else 0
+            if points and isinstance(points[i], list) and points[i]:
+                points[i][rng.randrange(len(points[i]))] = rng.choice(_ODD_VALUES)
+            target["positions"] = points
+        else:
+            target[key] = rng.choice(_ODD_VALUES)
+    return payload
+
+
+def _plain(agents: list[tuple[object, list[object], object]]) -> list[object]:
+    def num(v: object) -> object:
+        return [num(x) for x in v] if isinstance(v, list | tuple) else float(v)  # type: ignore[arg-type]
+
+    return [(a, num(p), None if t is None else num(t)) for a, p, t in agents]
+
+
+def test_fast_parse_accepts_only_what_the_schema_accepts_with_the_same_values() -> None:
+    rng = random.Random(7)
+    bodies = [json.dumps(_mutated(rng)).encode() for _ in range(3000)]
+    valid = json.dumps({"agents": [walker("a")]})
+    bodies += [
+        valid.encode(),
+        ('{"agents": "junk", ' + valid[1:]).encode(),  # duplicate key: the last one counts
+        (valid[:-1] + ', "agents": "junk"}').encode(),
+        (valid + " x").encode(),
+        valid.replace('"a"', '"\\ud800"').encode(),  # a lone surrogate
+        valid.replace('"a"', "123456789012345678901234567890").encode(),  # beyond 64 bits
+        valid.replace("0.0", "1e999", 1).encode(),
+        valid.replace("0.0", "NaN", 1).encode(),
+    ]
+    accepted = 0
+    for body in bodies:
+        fast = _fast_parse(body)
+        if fast is None:
+            continue
+        accepted += 1
+        schema = _schema_parse(body)  # must not raise: the fast path accepted it
+        assert (_plain(fast[0]), *fast[1:]) == (_plain(schema[0]), *schema[1:]), body
+        assert [type(a) for a, _, _ in fast[0]] == [type(a) for a, _, _ in schema[0]]
+    assert accepted > 200  # both branches are exercised
+    assert sum(_fast_parse(b) is None for b in bodies) > 1000
