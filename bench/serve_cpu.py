@@ -98,7 +98,9 @@ def measure(
         start, end = before.get(pid), cpu_seconds(pid)
         if start is None or end is None:
             continue
-        slot = spent.setdefault(role(pid), [0, 0.0, 0.0])
+        # with several workers the server's own process is uvicorn's supervisor
+        name = "supervisor" if pid == server.proc.pid and workers > 1 else role(pid)
+        slot = spent.setdefault(name, [0, 0.0, 0.0])
         slot[0] += 1
         slot[1] += end[0] - start[0]
         slot[2] += end[1] - start[1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,9 +36,6 @@ def _log_writer(settings: Settings, store: Store) -> LogSink:
     )
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 class Monitor:
     """Owns the store, the asynchronous log writer, the pseudonymiser and the alert manager.
 
@@ -56,7 +52,6 @@ class Monitor:
                 f"operational store unreachable: {exc.__class__.__name__}"
             ) from None
         self.pseudonymise = Pseudonymiser(load_or_create_key(settings))
-        self._bucket: tuple[float, datetime] = (-1.0, _EPOCH)
         self.writer = _log_writer(settings, self.store)
         self.alerts = AlertManager(
             self.store, notifiers_from_settings(settings), cooldown_s=settings.alert_cooldown_s
@@ -71,17 +66,6 @@ class Monitor:
         self.store.dispose()
 
     # --- hot path ---------------------------------------------------------------------
-    def _bucket_now(self) -> datetime:
-        """Now, floored to ``store_time_bucket_s`` (the bucket's datetime is built once)."""
-        size = self.settings.store_time_bucket_s
-        if size <= 0:
-            return datetime.now(UTC)
-        now = time.time()
-        start = now - now % size
-        if start != self._bucket[0]:
-            self._bucket = (start, bucket_time(datetime.fromtimestamp(now, UTC), size))
-        return self._bucket[1]
-
     def log_prediction(
         self,
         *,
@@ -102,7 +86,7 @@ class Monitor:
             obs: ``(N, T_obs, 2)`` served inputs.
             pred: ``(N, T_pred, 2)`` served forecasts.
         """
-        now = self._bucket_now()
+        now = bucket_time(datetime.now(UTC), self.settings.store_time_bucket_s)
         scene_key = self.pseudonymise(scene_id, namespace="scene") if scene_id else None
         decimals = self.settings.store_coordinate_decimals
         obs_list, pred_list = round_coordinates(obs, decimals), round_coordinates(pred, decimals)

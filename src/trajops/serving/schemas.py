@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import orjson
@@ -131,6 +131,7 @@ _AGENT_KEYS = frozenset({"agent_id", "positions", "timestamps"})
 _REQUEST_KEYS = frozenset({"agents", "scene_id", "model", "num_samples"})
 _MODEL_REF = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _Agent = tuple[str | int, list[Any], list[Any] | None]
+_Body = TypeVar("_Body", bound=BaseModel)
 
 
 def _finite_numbers(values: Any, n: int) -> bool:
@@ -196,14 +197,19 @@ def _fast_parse(body: bytes) -> tuple[list[_Agent], str | None, str | None, int]
     return out, scene_id, model, num_samples
 
 
-def _schema_parse(body: bytes) -> tuple[list[_Agent], str | None, str | None, int]:
+def _validated(model: type[_Body], body: bytes, what: str) -> _Body:
+    """``body`` validated by ``model``; pydantic's errors as :class:`ValidationError`."""
     try:
-        req = PredictRequest.model_validate_json(body)
+        return model.model_validate_json(body)
     except PydanticValidationError as exc:
         details = _details(exc)
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise MalformedJSONError("request body is not valid JSON", details=details) from None
-        raise ValidationError("invalid prediction request", details=details) from None
+        raise ValidationError(f"invalid {what}", details=details) from None
+
+
+def _schema_parse(body: bytes) -> tuple[list[_Agent], str | None, str | None, int]:
+    req = _validated(PredictRequest, body, "prediction request")
     agents: list[_Agent] = [
         (a.agent_id, [list(p) for p in a.positions], a.timestamps) for a in req.agents
     ]
@@ -320,13 +326,7 @@ def parse_feedback_request(body: bytes, limits: RequestLimits) -> FeedbackReques
     Raises:
         ValidationError: malformed JSON, a schema violation or a coordinate beyond the limit.
     """
-    try:
-        req = FeedbackRequest.model_validate_json(body)
-    except PydanticValidationError as exc:
-        details = _details(exc)
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise MalformedJSONError("request body is not valid JSON", details=details) from None
-        raise ValidationError("invalid feedback", details=details) from None
+    req = _validated(FeedbackRequest, body, "feedback")
     pos = np.asarray(req.positions, dtype=np.float64)  # (n, 2)
     too_far = np.abs(pos) > limits.max_coordinate  # (n, 2)
     if too_far.any():

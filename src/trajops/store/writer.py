@@ -230,14 +230,6 @@ class LogWriter:
                 break
         return batch
 
-    def retry_spool(self) -> None:
-        """Replay the spool when there is one and the retry interval has passed."""
-        if (
-            self._has_spool()
-            and time.monotonic() - self._last_retry >= self.config.retry_interval_s
-        ):
-            self.replay()
-
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -247,7 +239,11 @@ class LogWriter:
             batch = self._drain(first)
             if batch:
                 self._flush(batch)
-            self.retry_spool()
+            if (
+                self._has_spool()
+                and time.monotonic() - self._last_retry >= self.config.retry_interval_s
+            ):
+                self.replay()
 
     def _insert(self, rows: list[Row]) -> None:
         by_table: dict[str, list[dict[str, Any]]] = {}
