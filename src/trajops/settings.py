@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     log_flush_interval_s: float = Field(
         default=0.5, gt=0, description="Longest time a logged record waits before it is written."
     )
+    log_gather_s: float = Field(
+        default=0.02,
+        ge=0,
+        lt=1,
+        description=(
+            "How long the log writer waits for more records before writing a batch that is not "
+            "full (fewer, larger transactions; 0 writes each batch at once)."
+        ),
+    )
     log_writer: Literal["process", "thread"] = Field(
         default="process",
         description=(

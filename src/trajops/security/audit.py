@@ -24,12 +24,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
 from trajops._ids import random_hex
 from trajops.privacy.pseudonym import Pseudonymiser
 from trajops.security._time import utc, utcnow
+from trajops.store.bulk import bulk_insert
 from trajops.store.db import Store
 from trajops.store.models import AuditAnchor, AuditEntry
 from trajops.store.writer import InsertHook
@@ -167,20 +168,23 @@ def audit_rows(
 
 
 # --- the chain -------------------------------------------------------------------------
+def _zulu(moment: datetime) -> str:
+    """``moment`` (aware) as ``%Y-%m-%dT%H:%M:%S.%fZ`` in UTC, the chain's stored form."""
+    moment = utc(moment)
+    if moment.year < 1000:  # strftime does not pad %Y; isoformat does
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # drops "+00:00"; 5x faster
+
+
 def _canonical(row: Mapping[str, Any]) -> str:
-    values: dict[str, Any] = {}
-    for name in HASHED_FIELDS:
-        value: Any = row.get(name)
-        if name == "created_at":
-            moment = row[name]
-            if isinstance(moment, str):  # an exported row: verifiable offline
-                moment = datetime.fromisoformat(moment)
-            value = utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        elif name == "latency_ms":
-            value = float(value or 0.0)
-        elif name in ("id", "status"):
-            value = int(row[name])
-        values[name] = value
+    values: dict[str, Any] = {name: row.get(name) for name in HASHED_FIELDS}
+    moment = row["created_at"]
+    if isinstance(moment, str):  # an exported row: verifiable offline
+        moment = datetime.fromisoformat(moment)
+    values["created_at"] = _zulu(moment)
+    values["latency_ms"] = float(values["latency_ms"] or 0.0)
+    values["id"] = int(row["id"])
+    values["status"] = int(row["status"])
     # orjson with sorted keys writes the same compact JSON as json.dumps(sort_keys=True,
     # separators=(",", ":"), ensure_ascii=False), four times faster (the writer thread shares
     # the GIL with the event loop).
@@ -241,8 +245,7 @@ def insert_chained(session: Session, rows: list[dict[str, Any]]) -> list[dict[st
         chained.append(new)
     if chained:
         # A plain insert: a conflict must fail the batch (and spool it), never drop a row.
-        # Core on the session's connection (the ORM's bulk path adds per-row bookkeeping).
-        session.connection().execute(insert(_AUDIT_TABLE), chained)
+        bulk_insert(session, _AUDIT_TABLE, chained, skip_conflicts=False)
     return chained
 
 

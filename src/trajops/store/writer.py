@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import DateTime, Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from trajops.store.bulk import bulk_insert
 from trajops.store.db import Store
 from trajops.store.models import Base
 
@@ -48,6 +48,9 @@ class WriterConfig:
     batch_size: int = 200
     flush_interval_s: float = 0.5
     retry_interval_s: float = 2.0
+    gather_s: float = 0.02
+    """How long a batch that is not full waits for more rows (group commit: a transaction's
+    fixed cost, its commit and the audit chain's lock and head read, is shared by more rows)."""
 
 
 class LogSink(Protocol):
@@ -203,7 +206,7 @@ class LogWriter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        while batch := self._drain():
+        while batch := self._drain([]):
             self._flush(batch)
 
     @property
@@ -221,8 +224,8 @@ class LogWriter:
             return count_spooled(self.spool_dir)
 
     # --- consumer thread --------------------------------------------------------------
-    def _drain(self, first: Row | None = None) -> list[Row]:
-        batch = [first] if first is not None else []
+    def _drain(self, batch: list[Row]) -> list[Row]:
+        """``batch`` topped up from the queue, up to ``batch_size`` rows."""
         while len(batch) < self.config.batch_size:
             try:
                 batch.append(self._queue.get_nowait())
@@ -236,7 +239,11 @@ class LogWriter:
                 first = self._queue.get(timeout=self.config.flush_interval_s)
             except queue.Empty:
                 first = None
-            batch = self._drain(first)
+            batch = self._drain([first] if first is not None else [])
+            if 0 < len(batch) < self.config.batch_size and not self._stop.wait(
+                self.config.gather_s
+            ):
+                self._drain(batch)  # group commit: rows that came meanwhile share the transaction
             if batch:
                 self._flush(batch)
             if (
@@ -249,23 +256,11 @@ class LogWriter:
         by_table: dict[str, list[dict[str, Any]]] = {}
         for name, row in rows:
             by_table.setdefault(name, []).append(row)
-        dialect = self.store.engine.dialect.name
         with self.store.session() as session:
             for name, values in by_table.items():
-                table = self._tables[name]
                 if name in self._hooks:
                     values = self._hooks[name](session, values)
-                    if not values:
-                        continue
-                if dialect == "postgresql":
-                    stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
-                elif dialect == "sqlite":
-                    stmt = sqlite.insert(table).on_conflict_do_nothing()
-                else:  # pragma: no cover - other backends are not supported targets
-                    stmt = table.insert()
-                # Core on the session's connection: the ORM's bulk-insert path (per-row Python
-                # bookkeeping for mapped tables) buys nothing for plain rows.
-                session.connection().execute(stmt, values)
+                bulk_insert(session, self._tables[name], values, skip_conflicts=True)
 
     def _flush(self, batch: list[Row]) -> None:
         if not batch:
