@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="Longest time a logged record waits before it is written."
     )
     log_gather_s: float = Field(
-        default=0.02,
+        default=0.05,
         ge=0,
         lt=1,
         description=(

@@ -48,7 +48,7 @@ class WriterConfig:
     batch_size: int = 200
     flush_interval_s: float = 0.5
     retry_interval_s: float = 2.0
-    gather_s: float = 0.02
+    gather_s: float = 0.05
     """How long a batch that is not full waits for more rows (group commit: a transaction's
     fixed cost, its commit and the audit chain's lock and head read, is shared by more rows)."""
 

@@ -1,0 +1,245 @@
+"""CPU the log writer process spends per served request (one prediction row + one audit row).
+
+Two measurements, each against its baseline in the same run:
+
+* ``insert``: ``LogWriter._insert`` on the same batches (200 rows, half predictions, half
+  chained audit rows) into fresh SQLite stores, with ``store.bulk.bulk_insert`` held on its
+  Core fallback (Core statements, as the writer inserted before 2026-12-04) and on its
+  driver-level path, interleaved over ``--rounds``; CPU µs per request.
+* ``process``: ``python -m trajops.monitoring.log_process`` fed over its pipe at a steady
+  ``--rate`` (requests/s, one write every 5 ms as the API's sender does), by 1 process and by
+  2 processes on one store (as at 2 API workers), with group commit off (``gather_s=0``, the
+  baseline) and on (the default); CPU µs per request read from ``/proc``.
+
+Rows are built the way the API builds them (``audit_row``, ``encode_row``). Writes
+``bench/results/log_writer.json``.
+
+Usage::
+
+    .venv/bin/python bench/log_writer.py            # ~3 minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trajops._ids import random_hex
+from trajops.security.audit import AUDIT_HOOKS, audit_row
+from trajops.store import bulk
+from trajops.store.db import Store
+from trajops.store.models import AuditEntry, PredictionRecord
+from trajops.store.pipe_writer import encode_row, writer_process_command, writer_process_env
+from trajops.store.writer import LogWriter, WriterConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+_TICK = os.sysconf("SC_CLK_TCK")
+_SEND_EVERY_S = 0.005
+
+
+def request_rows(n: int, seed: int = 0) -> list[tuple[str, dict[str, Any]]]:
+    """``n`` requests' rows as the API hands them over: a prediction row and an audit row."""
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for _ in range(n):
+        request_id = random_hex()
+        rows.append(
+            (
+                "predictions",
+                {
+                    "request_id": request_id,
+                    "created_at": datetime.now(UTC),
+                    "model_name": "trajectory-forecaster",
+                    "model_version": "1",
+                    "variant": "default",
+                    "agent_key": random_hex(),
+                    "scene_key": None,
+                    "inputs": np.round(rng.normal(size=(8, 2)) * 5, 3).tolist(),
+                    "outputs": np.round(rng.normal(size=(12, 2)) * 5, 3).tolist(),
+                    "step_s": 0.4,
+                    "latency_ms": 0.4,
+                },
+            )
+        )
+        rows.append(
+            (
+                "audit_log",
+                audit_row(
+                    route="/v1/predict",
+                    method="POST",
+                    status=200,
+                    latency_ms=0.6,
+                    key_id=random_hex()[:12],
+                    request_id=request_id,
+                    model_version="1",
+                    payload_digest=random_hex() * 2,
+                    client_key=random_hex(),
+                ),
+            )
+        )
+    return rows
+
+
+_driver_plan = bulk._plan
+
+
+def _no_plan(*_args: Any) -> None:
+    return None
+
+
+def bench_insert(requests: int, rounds: int, tmp: Path) -> dict[str, Any]:
+    rows = request_rows(requests)
+    batches = [rows[i : i + 200] for i in range(0, len(rows), 200)]
+    per: dict[str, list[float]] = {"core": [], "bulk_insert": []}
+    for r in range(rounds):
+        for name in ("core", "bulk_insert"):
+            store = Store(f"sqlite:///{tmp / f'insert-{name}-{r}.db'}")
+            writer = LogWriter(store, tmp / "spool-unused", hooks=AUDIT_HOOKS)
+            # "core": the same writer with bulk_insert held on its Core fallback (no plan)
+            bulk._plan = _no_plan if name == "core" else _driver_plan  # type: ignore[assignment]
+            started = time.process_time()
+            for batch in batches:
+                writer._insert(batch)
+            per[name].append((time.process_time() - started) / requests * 1e6)
+            store.dispose()
+    bulk._plan = _driver_plan
+    core, fast = (statistics.median(per[name]) for name in ("core", "bulk_insert"))
+    result: dict[str, Any] = {
+        "core_us_per_request": round(core, 1),
+        "bulk_insert_us_per_request": round(fast, 1),
+        "core_over_bulk_insert": round(core / fast, 2),
+        "rounds": {name: [round(x, 1) for x in v] for name, v in per.items()},
+    }
+    print(
+        f"  insert: core {core:.1f} us/request, bulk_insert {fast:.1f} us/request "
+        f"({result['core_over_bulk_insert']}x)",
+        flush=True,
+    )
+    return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def bench_process(
+    *, processes: int, gather_s: float, rate: int, requests: int, tmp: Path, tag: str
+) -> float:
+    """CPU µs per request of ``processes`` writer processes fed ``rate`` requests/s in all."""
+    url = f"sqlite:///{tmp / f'process-{tag}.db'}"
+    Store(url).dispose()  # migrated, as the API process does before starting writers
+    config = WriterConfig(batch_size=1000, gather_s=gather_s)  # the service's batch size
+    first = json.dumps(
+        {"database_url": url, "spool_dir": str(tmp / f"spool-{tag}"), "writer": asdict(config)}
+    ).encode()
+    lines = [encode_row(t, r) for t, r in request_rows(requests, seed=1)]
+    procs = [
+        subprocess.Popen(
+            writer_process_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            env=writer_process_env(),
+        )
+        for _ in range(processes)
+    ]
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(first + b"\n")
+        proc.stdin.flush()
+    time.sleep(3.0)  # start-up (imports) is not part of the per-request cost
+    before = sum(_cpu_seconds(p.pid) for p in procs)
+    per_send = max(1, int(rate * _SEND_EVERY_S))
+    started = time.perf_counter()
+    sent = 0
+    while sent < requests:
+        chunk = lines[2 * sent : 2 * (sent + per_send)]
+        stdin = procs[(sent // per_send) % processes].stdin
+        assert stdin is not None
+        stdin.write(b"".join(chunk))
+        stdin.flush()
+        sent += len(chunk) // 2
+        time.sleep(max(0.0, started + sent / rate - time.perf_counter()))
+    time.sleep(1.5)  # the last batches are inserted
+    spent = sum(_cpu_seconds(p.pid) for p in procs) - before
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(60)
+    with Store(url, run_migrations=False).session() as session:
+        stored = session.query(PredictionRecord).count(), session.query(AuditEntry).count()
+    if stored != (requests, requests):
+        raise SystemExit(f"writer processes stored {stored}, expected {requests} of each")
+    return spent / requests * 1e6
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20_000, help="requests per measurement")
+    parser.add_argument("--rate", type=int, default=4000, help="requests/s fed to the writers")
+    parser.add_argument("--rounds", type=int, default=3, help="repeats of every measurement")
+    args = parser.parse_args(argv)
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    with tempfile.TemporaryDirectory(prefix="trajops-bench-writer-") as tmp_name:
+        tmp = Path(tmp_name)
+        insert_result = bench_insert(args.requests, args.rounds, tmp)
+        process: list[dict[str, Any]] = []
+        for processes in (1, 2):
+            samples: dict[float, list[float]] = {0.0: [], WriterConfig().gather_s: []}
+            for r in range(args.rounds):
+                for gather_s in samples:  # interleaved: drift hits both alike
+                    samples[gather_s].append(
+                        bench_process(
+                            processes=processes,
+                            gather_s=gather_s,
+                            rate=args.rate,
+                            requests=args.requests,
+                            tmp=tmp,
+                            tag=f"{processes}-{gather_s}-{r}",
+                        )
+                    )
+            off, on = (statistics.median(v) for v in samples.values())
+            row = {
+                "processes": processes,
+                "rate_rps": args.rate,
+                "gather_off_us_per_request": round(off, 1),
+                "gather_on_us_per_request": round(on, 1),
+                "off_over_on": round(off / on, 2),
+                "rounds": {str(g): [round(x, 1) for x in v] for g, v in samples.items()},
+            }
+            print(
+                f"  process x{processes} at {args.rate} req/s: gather off {row['gather_off_us_per_request']}"
+                f" us/request, on {row['gather_on_us_per_request']} us/request ({row['off_over_on']}x)",
+                flush=True,
+            )
+            process.append(row)
+    result = {
+        "command": "python bench/log_writer.py",
+        "started_at": started,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "unit": "CPU microseconds per request (one prediction row + one audit row), median of rounds",
+        "requests": args.requests,
+        "insert": insert_result,
+        "process": process,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "log_writer.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
