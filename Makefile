@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/eth_ucy
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-container test-unit test-integration test-e2e lint format bench bench-eth-ucy bench-serve bench-drift bench-ab bench-batch bench-replicas bench-neural-device clean
+.PHONY: install demo test test-container test-unit test-integration test-e2e lint format bench bench-eth-ucy bench-serve bench-log-writer bench-drift bench-ab bench-batch bench-replicas bench-neural-device clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,13 +43,16 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench dags
 	$(BIN)/ruff format src tests bench dags
 
-bench: bench-eth-ucy bench-serve bench-drift bench-ab bench-batch bench-replicas ## every benchmark (JSON under bench/results/)
+bench: bench-eth-ucy bench-serve bench-log-writer bench-drift bench-ab bench-batch bench-replicas ## every benchmark (JSON under bench/results/)
 
 bench-eth-ucy: $(STAMP)
 	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/python bench/eth_ucy.py
 
 bench-serve: $(STAMP)
 	$(BIN)/python bench/serve.py
+
+bench-log-writer: $(STAMP)
+	$(BIN)/python bench/log_writer.py
 
 bench-drift: $(STAMP)
 	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/python bench/drift.py
