@@ -1,4 +1,5 @@
-"""bulk_insert: the driver-level path stores exactly what a Core insert stores; the rest is Core."""
+"""The log writer's inserts: bulk_insert stores exactly what a Core insert stores (the rest goes
+through Core), and a batch that is not full gathers rows for `gather_s` (group commit)."""
 
 from __future__ import annotations
 
