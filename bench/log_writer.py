@@ -44,9 +44,11 @@ from trajops.store.models import AuditEntry, PredictionRecord
 from trajops.store.pipe_writer import encode_row, writer_process_command, writer_process_env
 from trajops.store.writer import LogWriter, WriterConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-_TICK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serve  # the benches' results folder
+import serve_cpu  # CPU time of a process from /proc
+
+ROOT, RESULTS = serve.ROOT, serve.RESULTS
 _SEND_EVERY_S = 0.005
 
 
@@ -132,8 +134,11 @@ def bench_insert(requests: int, rounds: int, tmp: Path) -> dict[str, Any]:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    """User + system CPU seconds of a writer process (alive until the measurement ends)."""
+    used = serve_cpu.cpu_seconds(pid)
+    if used is None:
+        raise SystemExit(f"writer process {pid} exited during the measurement")
+    return sum(used)
 
 
 def bench_process(
