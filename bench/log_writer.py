@@ -1,6 +1,6 @@
 """CPU the log writer process spends per served request (one prediction row + one audit row).
 
-Two measurements, each against its baseline in the same run:
+Three measurements, each against its baseline in the same run:
 
 * ``insert``: ``LogWriter._insert`` on the same batches (200 rows, half predictions, half
   chained audit rows) into fresh SQLite stores, with ``store.bulk.bulk_insert`` held on its
@@ -9,7 +9,11 @@ Two measurements, each against its baseline in the same run:
 * ``process``: ``python -m trajops.monitoring.log_process`` fed over its pipe at a steady
   ``--rate`` (requests/s, one write every 5 ms as the API's sender does), by 1 process and by
   2 processes on one store (as at 2 API workers), with group commit off (``gather_s=0``, the
-  baseline) and on (the default); CPU µs per request read from ``/proc``.
+  baseline) and on (the default); CPU µs per request read from ``/proc``;
+* ``ids``: ``LogWriter._insert`` into one SQLite store grown to ``--grow`` requests, in
+  segments, with random request and audit record ids (the service before 2026-12-04, and any
+  client that sends random ``X-Request-ID`` headers) and with time-ordered ones (UUIDv7, what the
+  service makes now); CPU µs per request of each segment, the last segment compared.
 
 Rows are built the way the API builds them (``audit_row``, ``encode_row``). Writes
 ``bench/results/log_writer.json``.
@@ -36,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from trajops._ids import random_hex
+from trajops._ids import ordered_hex, random_hex
 from trajops.security.audit import AUDIT_HOOKS, audit_row
 from trajops.store import bulk
 from trajops.store.db import Store
@@ -52,12 +56,18 @@ ROOT, RESULTS = serve.ROOT, serve.RESULTS
 _SEND_EVERY_S = 0.005
 
 
-def request_rows(n: int, seed: int = 0) -> list[tuple[str, dict[str, Any]]]:
-    """``n`` requests' rows as the API hands them over: a prediction row and an audit row."""
+def request_rows(
+    n: int, seed: int = 0, *, ordered: bool = True
+) -> list[tuple[str, dict[str, Any]]]:
+    """``n`` requests' rows as the API hands them over: a prediction row and an audit row.
+
+    ``ordered``: request and audit record ids are time-ordered, as the service makes them;
+    otherwise random (as a client's own random ``X-Request-ID`` would be)."""
     rng = np.random.default_rng(seed)
+    make_id = ordered_hex if ordered else random_hex
     rows: list[tuple[str, dict[str, Any]]] = []
     for _ in range(n):
-        request_id = random_hex()
+        request_id = make_id()
         rows.append(
             (
                 "predictions",
@@ -89,7 +99,8 @@ def request_rows(n: int, seed: int = 0) -> list[tuple[str, dict[str, Any]]]:
                     model_version="1",
                     payload_digest=random_hex() * 2,
                     client_key=random_hex(),
-                ),
+                )
+                | {"record_id": make_id()},
             )
         )
     return rows
@@ -128,6 +139,41 @@ def bench_insert(requests: int, rounds: int, tmp: Path) -> dict[str, Any]:
     print(
         f"  insert: core {core:.1f} us/request, bulk_insert {fast:.1f} us/request "
         f"({result['core_over_bulk_insert']}x)",
+        flush=True,
+    )
+    return result
+
+
+def bench_ids(total: int, segment: int, rounds: int, tmp: Path) -> dict[str, Any]:
+    """CPU µs per request of each ``segment`` while a store grows to ``total`` requests."""
+    per: dict[str, list[list[float]]] = {"random": [], "ordered": []}
+    for r in range(rounds):
+        for name in per:  # interleaved: drift hits both alike
+            store = Store(f"sqlite:///{tmp / f'ids-{name}-{r}.db'}")
+            writer = LogWriter(store, tmp / "spool-unused", hooks=AUDIT_HOOKS)
+            segments: list[float] = []
+            for start in range(0, total, segment):
+                rows = request_rows(segment, seed=start, ordered=name == "ordered")
+                began = time.process_time()
+                for i in range(0, len(rows), 400):  # 200 requests per transaction
+                    writer._insert(rows[i : i + 400])
+                segments.append((time.process_time() - began) / segment * 1e6)
+            per[name].append(segments)
+            store.dispose()
+    random_last, ordered_last = (
+        statistics.median(s[-1] for s in per[name]) for name in ("random", "ordered")
+    )
+    result: dict[str, Any] = {
+        "store_grown_to_requests": total,
+        "segment_requests": segment,
+        "random_last_segment_us_per_request": round(random_last, 1),
+        "ordered_last_segment_us_per_request": round(ordered_last, 1),
+        "random_over_ordered": round(random_last / ordered_last, 2),
+        "segments": {name: [[round(x, 1) for x in s] for s in runs] for name, runs in per.items()},
+    }
+    print(
+        f"  ids, store grown to {total} requests: random {random_last:.1f} us/request, "
+        f"ordered {ordered_last:.1f} us/request ({result['random_over_ordered']}x)",
         flush=True,
     )
     return result
@@ -196,11 +242,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=20_000, help="requests per measurement")
     parser.add_argument("--rate", type=int, default=4000, help="requests/s fed to the writers")
     parser.add_argument("--rounds", type=int, default=3, help="repeats of every measurement")
+    parser.add_argument(
+        "--grow", type=int, default=200_000, help="requests the ids measurement's store grows to"
+    )
     args = parser.parse_args(argv)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="trajops-bench-writer-") as tmp_name:
         tmp = Path(tmp_name)
         insert_result = bench_insert(args.requests, args.rounds, tmp)
+        ids_result = bench_ids(args.grow, args.requests, max(1, args.rounds - 1), tmp)
         process: list[dict[str, Any]] = []
         for processes in (1, 2):
             samples: dict[float, list[float]] = {0.0: [], WriterConfig().gather_s: []}
@@ -238,6 +288,7 @@ def main(argv: list[str] | None = None) -> None:
         "unit": "CPU microseconds per request (one prediction row + one audit row), median of rounds",
         "requests": args.requests,
         "insert": insert_result,
+        "ids": ids_result,
         "process": process,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -228,7 +228,9 @@ class Settings(BaseSettings):
     store_time_bucket_s: float = Field(
         default=0.0,
         ge=0,
-        description="Stored prediction timestamps are floored to this many seconds (0 keeps them exact).",
+        description="Stored prediction timestamps are floored to this many seconds (0 keeps them "
+        "exact); when set, request ids the service makes are random, not time-ordered (a UUIDv7 "
+        "would carry the time to the millisecond).",
     )
     retention_days: float = Field(
         default=30.0,

@@ -27,7 +27,7 @@ import orjson
 from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
-from trajops._ids import random_hex
+from trajops._ids import ordered_hex
 from trajops.privacy.pseudonym import Pseudonymiser
 from trajops.security._time import utc, utcnow
 from trajops.store.bulk import bulk_insert
@@ -113,7 +113,7 @@ def audit_row(
     (no :class:`AuditRecord` per request); :func:`audit_rows` converts records.
     """
     row: dict[str, Any] = {
-        "record_id": random_hex(),  # unique like uuid4().hex, a fraction of the cost
+        "record_id": ordered_hex(),  # a UUIDv7: the unique index grows at its end
         "created_at": utcnow() if created_at is None else utc(created_at),
         "event": event,
         "key_id": key_id,

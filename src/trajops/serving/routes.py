@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from trajops import STEP_S, T_PRED
-from trajops._ids import random_hex
+from trajops._ids import ordered_hex, random_hex
 from trajops.monitoring.service import Monitor
 from trajops.serving._store import store_status
 from trajops.serving.deps import (
@@ -45,15 +45,21 @@ HORIZON_S = round(STEP_S * T_PRED, 6)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")  # fits the stores' request_id columns
 
 
-def request_id_of(scope: Scope) -> str:
-    """The caller's ``X-Request-ID`` when it is well formed, else a fresh random id."""
+def request_id_of(scope: Scope, *, time_ordered: bool = True) -> str:
+    """The caller's ``X-Request-ID`` when it is well formed, else a fresh id.
+
+    A fresh id is time-ordered (a UUIDv7: the prediction log's request index grows at its
+    end, see :mod:`trajops._ids`), or random when ``time_ordered`` is false: with
+    ``TRAJOPS_STORE_TIME_BUCKET_S`` set, stored prediction times are coarsened, and an id
+    that carries the time to the millisecond would undo that.
+    """
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             given = value.decode("latin-1")
             if _REQUEST_ID.match(given):
                 return given
             break
-    return random_hex()
+    return ordered_hex() if time_ordered else random_hex()
 
 
 def _body_doc(model: type[PredictRequest] | type[FeedbackRequest]) -> dict[str, Any]:
@@ -123,7 +129,7 @@ async def answer_prediction(state: Any, scope: Scope, body: bytes) -> tuple[dict
             {"agent_id": a, "positions": preds[i, 0], "samples": preds[i]}
             for i, a in enumerate(parsed.agent_ids)
         ]
-    request_id = request_id_of(scope)
+    request_id = request_id_of(scope, time_ordered=not state.settings.store_time_bucket_s)
     scope[REQUEST_ID_KEY] = request_id
     started = scope.get(START_KEY, time.perf_counter())
     latency_ms = round((time.perf_counter() - started) * 1e3, 3)

@@ -1,11 +1,16 @@
-"""Request-path ids (blocks of OS randomness) and memoised pseudonyms."""
+"""Request-path ids (blocks of OS randomness, time-ordered UUIDv7s) and memoised pseudonyms."""
 
 from __future__ import annotations
 
 import os
 import re
+import time
+import uuid
 
-from trajops._ids import random_hex
+import pytest
+
+from trajops import _ids
+from trajops._ids import ordered_hex, random_hex
 from trajops.privacy.pseudonym import Pseudonymiser
 
 
@@ -28,6 +33,34 @@ def test_a_forked_child_does_not_reuse_the_parents_next_ids() -> None:
     os.waitpid(pid, 0)
     assert re.fullmatch(r"[0-9a-f]{32}", child)
     assert child != random_hex()
+
+
+def test_ordered_ids_are_uuid7s_in_the_order_they_were_made() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = [ordered_hex() for _ in range(20_000)]
+    after = time.time_ns() // 1_000_000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    for i in ids[::97]:
+        parsed = uuid.UUID(i)
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+    stamps = [int(i[:12], 16) for i in ids]  # 48-bit Unix milliseconds
+    assert before <= stamps[0] and stamps[-1] <= after + 1  # +1: a full millisecond borrows
+
+
+def test_ordered_ids_stay_sorted_past_4096_per_millisecond_and_a_clock_step_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1_800_000_000_000 * 1_000_000]  # ns
+    monkeypatch.setattr(_ids.time, "time_ns", lambda: now[0])
+    monkeypatch.setattr(_ids, "_last_ms", 0)
+    same_ms = [ordered_hex() for _ in range(5000)]  # more than the 12-bit counter holds
+    now[0] -= 5_000_000_000  # the clock steps back 5 s
+    stepped_back = [ordered_hex() for _ in range(10)]
+    ids = same_ms + stepped_back
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert {int(i[:12], 16) for i in same_ms} == {1_800_000_000_000, 1_800_000_000_001}
+    assert all(uuid.UUID(i).version == 7 for i in ids)
 
 
 def test_memoised_pseudonyms_equal_fresh_ones_and_stay_bounded() -> None:

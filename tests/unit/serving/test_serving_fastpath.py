@@ -3,6 +3,7 @@ route it stands in for: same answers, same errors, same metrics and audit labels
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests._support.registry import RegistryInfo
 from tests.unit.serving.conftest import make_settings
 from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.serving.fastpath import PredictFastPath
+from trajops.serving.routes import request_id_of
 
 BODY = {
     "scene_id": "s1",
@@ -90,6 +92,34 @@ def test_fast_path_and_route_give_the_same_answer(served: Served) -> None:
         k: v for k, v in b.items() if k not in _VOLATILE
     }
     assert len(a["predictions"][0]["samples"]) == 3
+
+
+def test_request_ids_made_here_are_time_ordered_and_stored_with_the_audit_row(
+    served: Served,
+) -> None:
+    app, client = served
+    ids = [client.post("/v1/predict", json=BODY).headers["x-request-id"] for _ in range(3)]
+    assert ids == sorted(ids) and all(uuid.UUID(i).version == 7 for i in ids)
+    assert app.state.monitor.writer.flush(30)
+    with app.state.monitor.store.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT request_id, record_id FROM audit_log WHERE request_id IN (:a, :b, :c)"),
+            dict(zip("abc", ids, strict=True)),
+        ).all()
+    assert sorted(r[0] for r in rows) == ids
+    assert all(uuid.UUID(r[1]).version == 7 for r in rows)  # audit record ids too
+
+
+def test_request_ids_are_random_while_stored_times_are_coarsened() -> None:
+    headers = [(b"x-request-id", b"bad id with spaces")]  # malformed: replaced, not echoed
+    scope: dict[str, Any] = {"headers": headers}
+    ordered = [request_id_of(scope) for _ in range(50)]
+    assert ordered == sorted(ordered) and uuid.UUID(ordered[0]).version == 7
+    # with TRAJOPS_STORE_TIME_BUCKET_S set, an id must not carry the time to the millisecond
+    random_ids = [request_id_of(scope, time_ordered=False) for _ in range(50)]
+    assert random_ids != sorted(random_ids) and len(set(random_ids)) == 50
+    given = {"headers": [(b"x-request-id", b"req-7")]}
+    assert request_id_of(given) == request_id_of(given, time_ordered=False) == "req-7"
 
 
 def test_errors_keep_the_one_shape(served: Served) -> None:
