@@ -19,8 +19,8 @@ block being handed over is sent again; while it cannot be started (or after ``cl
 are appended to the spool by this process, to be replayed by the next writer process. Rows
 already in the pipe or in a dying writer process's memory are lost (up to the 1 MiB pipe and
 one batch), as rows in a killed API process's memory would be with an in-process writer.
-Several processes (workers, replicas on one volume) share one spool folder; its appends are
-fsynced but not locked across processes (docs/architecture.md).
+Several processes (workers, replicas on one volume) share one spool folder; appends and replays
+lock it across processes (:mod:`trajops.store.writer`).
 """
 
 from __future__ import annotations

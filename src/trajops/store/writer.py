@@ -4,17 +4,28 @@ Callers on the hot path hand over rows and return at once. A background thread i
 batches. While the database is unreachable, batches go to an append-only spool file (JSON lines,
 fsynced); when it answers again, the spool is replayed first. Inserts are idempotent on each
 table's natural key, so a replay after a partial failure never duplicates a row.
+
+Several processes share one spool folder (API workers, their writer processes, replicas on one
+volume). Appends to ``spool.jsonl`` hold an exclusive ``flock`` on the folder's lock file; a
+replay claims the spool by renaming it, under the same lock, to a name of its own
+(``spool.replaying-<id>.jsonl``) and holds a ``flock`` on the claimed file until it has
+inserted and removed it. No append can land in a file being replayed, two processes never
+replay one file, and a claim left by a process that died (its lock is gone with it) is taken
+over by the next replay. ``flock`` needs the processes on one host (a local or container
+volume, not NFS).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +36,7 @@ from sqlalchemy import DateTime, Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from trajops._ids import random_hex
 from trajops.store.bulk import bulk_insert
 from trajops.store.db import Store
 from trajops.store.models import Base
@@ -82,30 +94,93 @@ class LogSink(Protocol):
     def close(self, timeout: float = 10.0) -> None: ...
 
 
-def spool_paths(spool_dir: Path) -> tuple[Path, Path]:
-    """The spool file and the file a replay in progress reads (``spool.replaying.jsonl``)."""
-    return spool_dir / "spool.jsonl", spool_dir / "spool.replaying.jsonl"
+SPOOL_FILE = "spool.jsonl"
+_CLAIMED = "spool.replaying*.jsonl"  # claimed by a replay (also the name before claims had ids)
+_LOCK_FILE = ".spool.lock"
+_MAX_CLAIMS_PER_REPLAY = 64
+
+
+def spool_files(spool_dir: Path) -> list[Path]:
+    """The spool file and the files claimed by replays, those that exist."""
+    try:
+        claimed = sorted(spool_dir.glob(_CLAIMED))
+    except OSError:
+        claimed = []
+    spool = spool_dir / SPOOL_FILE
+    return [spool, *claimed] if spool.exists() else claimed
 
 
 def count_spooled(spool_dir: Path) -> int:
     """Rows waiting in ``spool_dir``'s spool files."""
     total = 0
-    for path in spool_paths(spool_dir):
+    for path in spool_files(spool_dir):
         try:
             with path.open("rb") as fh:
                 total += sum(1 for _ in fh)
-        except FileNotFoundError:  # absent, or renamed/removed by a replay meanwhile
+        except FileNotFoundError:  # renamed or removed by a replay meanwhile
             continue
     return total
 
 
+@contextlib.contextmanager
+def _folder_lock(spool_dir: Path) -> Iterator[None]:
+    """Exclusive ``flock`` of ``spool_dir``: appends and claims of the spool, across processes
+    and threads (each holder opens the lock file itself)."""
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(spool_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def append_spool(spool_dir: Path, data: bytes) -> None:
     """Append JSON lines (``{"table", "row"}``) to the spool file, fsynced before returning."""
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    with (spool_dir / "spool.jsonl").open("ab") as fh:
+    with _folder_lock(spool_dir), (spool_dir / SPOOL_FILE).open("ab") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _lock_claim(path: Path) -> int | None:
+    """An open descriptor holding ``path``'s ``flock``, or None when another process holds it
+    (a replay in progress) or the file is gone (replayed meanwhile)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(fd).st_ino == os.stat(path).st_ino:  # still the file at that name
+            return fd
+    except OSError:  # locked by a live replay, or removed since it was opened
+        pass
+    os.close(fd)
+    return None
+
+
+def claim_spool(spool_dir: Path) -> tuple[Path, int] | None:
+    """A spool file for this caller alone to replay, with the descriptor holding its lock.
+
+    A claim left by a process that died comes first (older rows); else the spool itself,
+    renamed under the folder lock. The caller inserts the file's rows, removes the file and
+    closes the descriptor; closing it without removing leaves the claim to the next replay.
+    """
+    for path in spool_files(spool_dir):
+        if path.name != SPOOL_FILE and (fd := _lock_claim(path)) is not None:
+            return path, fd
+    with _folder_lock(spool_dir):
+        spool = spool_dir / SPOOL_FILE
+        if not spool.exists():
+            return None
+        # Locked before it is renamed: a claimed name is never seen without its lock. (Appends
+        # lock the folder, not the file, and none is in progress while the folder is ours.)
+        fd = os.open(spool, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        claimed = spool_dir / f"spool.replaying-{random_hex()}.jsonl"
+        os.replace(spool, claimed)
+    return claimed, fd
 
 
 def wait_until(done: Callable[[], bool], timeout: float, *, poll_s: float = 0.01) -> bool:
@@ -147,9 +222,8 @@ class LogWriter:
         self.store = store
         self.config = config or WriterConfig()
         self.spool_dir = spool_dir
-        self.spool_path, self._replay_path = spool_paths(spool_dir)
         self._queue: queue.Queue[Row] = queue.Queue(maxsize=self.config.queue_size)
-        self._spool_lock = threading.Lock()
+        self._replay_lock = threading.Lock()  # one replay per writer at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_spool = on_spool
@@ -220,8 +294,7 @@ class LogWriter:
 
     def spool_size(self) -> int:
         """Rows waiting in spool files for the database to come back."""
-        with self._spool_lock:
-            return count_spooled(self.spool_dir)
+        return count_spooled(self.spool_dir)
 
     # --- consumer thread --------------------------------------------------------------
     def _drain(self, batch: list[Row]) -> list[Row]:
@@ -288,15 +361,14 @@ class LogWriter:
             self._spool(batch)
 
     def _has_spool(self) -> bool:
-        return self.spool_path.exists() or self._replay_path.exists()
+        return bool(spool_files(self.spool_dir))
 
     def _spool(self, rows: list[Row]) -> None:
         lines = "".join(
             json.dumps({"table": t, "row": r}, default=_json_default, separators=(",", ":")) + "\n"
             for t, r in rows
         )
-        with self._spool_lock:
-            append_spool(self.spool_dir, lines.encode())
+        append_spool(self.spool_dir, lines.encode())
         self.spooled += len(rows)
         if self._on_spool is not None:
             self._on_spool(len(rows))
@@ -316,26 +388,31 @@ class LogWriter:
         return name, row
 
     def replay(self) -> int:
-        """Write spooled rows to the database; returns how many were replayed (0 on failure)."""
+        """Write spooled rows to the database, one claimed file at a time (:func:`claim_spool`);
+        returns how many were replayed. When the store fails, the file being replayed is left
+        to the next try (its rows are inserted idempotently then)."""
         self._last_retry = time.monotonic()
-        with self._spool_lock:
-            if not self._replay_path.exists():
-                if not self.spool_path.exists():
-                    return 0
-                os.replace(self.spool_path, self._replay_path)
-        rows = [
-            self.decode(line)
-            for line in self._replay_path.read_text(encoding="utf-8").splitlines()
-            if line
-        ]
-        try:
-            for start in range(0, len(rows), 1000):
-                self._insert(rows[start : start + 1000])
-        except SQLAlchemyError:
-            self.healthy = False
-            return 0
-        self._replay_path.unlink()
-        self.written += len(rows)
-        self.healthy = True
-        log.info("replayed %d spooled rows", len(rows))
-        return len(rows)
+        replayed = 0
+        with self._replay_lock:
+            for _ in range(_MAX_CLAIMS_PER_REPLAY):  # files other processes spool meanwhile
+                claim = claim_spool(self.spool_dir)
+                if claim is None:
+                    break
+                path, fd = claim
+                try:
+                    with open(fd, "rb", closefd=False) as fh:
+                        rows = [self.decode(line) for line in fh.read().splitlines() if line]
+                    try:
+                        for start in range(0, len(rows), 1000):
+                            self._insert(rows[start : start + 1000])
+                    except SQLAlchemyError:
+                        self.healthy = False
+                        return replayed
+                    path.unlink(missing_ok=True)
+                finally:
+                    os.close(fd)  # the claim's lock goes with it
+                self.written += len(rows)
+                replayed += len(rows)
+                self.healthy = True
+                log.info("replayed %d spooled rows from %s", len(rows), path.name)
+        return replayed
