@@ -36,7 +36,7 @@ from sqlalchemy import DateTime, Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from trajops._ids import random_hex
+from trajops._ids import ordered_hex
 from trajops.store.bulk import bulk_insert
 from trajops.store.db import Store
 from trajops.store.models import Base
@@ -163,9 +163,10 @@ def _lock_claim(path: Path) -> int | None:
 def claim_spool(spool_dir: Path) -> tuple[Path, int] | None:
     """A spool file for this caller alone to replay, with the descriptor holding its lock.
 
-    A claim left by a process that died comes first (older rows); else the spool itself,
-    renamed under the folder lock. The caller inserts the file's rows, removes the file and
-    closes the descriptor; closing it without removing leaves the claim to the next replay.
+    Claims left by processes that died come first, oldest claim first (their rows are older);
+    else the spool itself, renamed under the folder lock. The caller inserts the file's rows,
+    removes the file and closes the descriptor; closing it without removing leaves the claim
+    to the next replay.
     """
     for path in spool_files(spool_dir):
         if path.name != SPOOL_FILE and (fd := _lock_claim(path)) is not None:
@@ -178,7 +179,7 @@ def claim_spool(spool_dir: Path) -> tuple[Path, int] | None:
         # lock the folder, not the file, and none is in progress while the folder is ours.)
         fd = os.open(spool, os.O_RDONLY)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        claimed = spool_dir / f"spool.replaying-{random_hex()}.jsonl"
+        claimed = spool_dir / f"spool.replaying-{ordered_hex()}.jsonl"  # sorts by claim time
         os.replace(spool, claimed)
     return claimed, fd
 
