@@ -49,10 +49,10 @@ from trajops.store.pipe_writer import encode_row, writer_process_command, writer
 from trajops.store.writer import LogWriter, WriterConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import serve  # the benches' results folder
+import serve  # the benches' results folder and writer (write_result)
 import serve_cpu  # CPU time of a process from /proc
 
-ROOT, RESULTS = serve.ROOT, serve.RESULTS
+ROOT = serve.ROOT
 _SEND_EVERY_S = 0.005
 
 
@@ -291,9 +291,7 @@ def main(argv: list[str] | None = None) -> None:
         "ids": ids_result,
         "process": process,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "log_writer.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = serve.write_result("log_writer.json", result)
     print(f"wrote {out.relative_to(ROOT)}")
 
 

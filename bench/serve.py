@@ -451,6 +451,14 @@ def update_doc(table: str) -> None:
     DOC.write_text(f"{head}{DOC_START}\n{table}\n{DOC_END}{tail}")
 
 
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    """Write a bench's ``result`` as ``bench/results/<name>`` (indented JSON); returns the path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / name
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return out
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -514,9 +522,7 @@ def main(argv: list[str] | None = None) -> None:
         "points": [asdict(p) for p in points],
         "ratios": ratios(points),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("serve-quick.json" if args.quick else "serve.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result("serve-quick.json" if args.quick else "serve.json", result)
     table = markdown(result)
     print(table)
     if not args.quick:

@@ -22,7 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -34,7 +33,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve  # the serving benchmark: its servers, Lua scripts and wrk parsing
 
-RESULTS = serve.RESULTS
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -168,9 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         "unit": "CPU microseconds per request (user + system), by process role",
         "points": points,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "serve_cpu.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = serve.write_result("serve_cpu.json", result)
     print(f"wrote {out.relative_to(serve.ROOT)}")
 
 
