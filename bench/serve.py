@@ -4,7 +4,10 @@ Three servers on loopback, each driven by ``wrk`` with a Lua script that makes e
 body unique (so the trajops cache does not answer from memory; a fourth, informational series
 sends one fixed body to show the cache-hit path):
 
-* ``echo``     a bare FastAPI endpoint that parses and returns the same JSON body;
+* ``echo``     a bare FastAPI endpoint that parses and returns the same JSON body, served
+  by uvicorn with the HTTP protocol ``trajops serve`` uses (one socket write per response,
+  :mod:`trajops.serving.protocol`): the ceiling of the stack trajops runs on;
+* ``echo_stock`` (informational) the same endpoint on uvicorn's own httptools protocol;
 * ``trajops``  ``trajops serve`` with the production path on (API key + scope + rate limit,
   validation, LRU cache, metrics, an audit row and a prediction log row per request);
 * ``mlflow``   ``mlflow models serve --env-manager local`` of the same registered CV model.
@@ -44,8 +47,9 @@ RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
 DOC_START, DOC_END = "<!-- bench:serve:start -->", "<!-- bench:serve:end -->"
 MODEL = "trajectory-forecaster"
-KINDS = ("echo", "trajops", "trajops_cached", "trajops_thread", "mlflow")
-SERVERS = ("echo", "trajops", "trajops_thread", "mlflow")
+KINDS = ("echo", "echo_stock", "trajops", "trajops_cached", "trajops_thread", "mlflow")
+SERVERS = ("echo", "echo_stock", "trajops", "trajops_thread", "mlflow")
+ECHOES = ("echo", "echo_stock")
 """``trajops_thread``: the same service with the log writer as a thread of the API process
 (``TRAJOPS_LOG_WRITER=thread``), the baseline of the default writer process."""
 
@@ -72,7 +76,26 @@ class Point:
     connection_split: dict[str, int] = field(default_factory=dict)
 
 
-# --- the echo baseline (uvicorn imports this module with --app-dir bench) ----------------
+# --- the echo baseline (uvicorn imports this module with app_dir bench) -----------------
+def run_echo_server(port: int, workers: int, *, stock: bool) -> None:
+    """Serve :func:`echo_app` as ``trajops serve`` serves its app (``stock``: uvicorn's own
+    httptools protocol instead of the service's)."""
+    import uvicorn
+
+    from trajops.serving.server import http_protocol
+
+    uvicorn.run(
+        "serve:echo_app",
+        factory=True,
+        app_dir=str(ROOT / "bench"),
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        access_log=False,
+        http="httptools" if stock else http_protocol(),
+    )
+
+
 def echo_app() -> Any:
     """A bare FastAPI app: parse the JSON body, return it."""
     from fastapi import FastAPI
@@ -151,7 +174,7 @@ _LUA_FIXED = (
 def lua_for(kind: str, api_key: str = "") -> str:
     """The wrk script of a series; every series sends the same ``X-API-Key`` header (only
     trajops checks it), so request sizes match."""
-    if kind == "echo":
+    if kind in ECHOES:
         script = _LUA_TRAJOPS.replace("PATH", '"/echo"')
     elif kind in ("trajops", "trajops_thread"):
         script = _LUA_TRAJOPS.replace("PATH", '"/v1/predict"')
@@ -261,10 +284,10 @@ class Server:
 def start_server(kind: str, *, workers: int, env: dict[str, str], logs: Path) -> Server:
     port = free_port()
     bin_dir = Path(sys.executable).parent
-    if kind == "echo":
+    if kind in ECHOES:
         cmd = [
-            sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "serve:echo_app",
-            "--factory", "--port", str(port), "--workers", str(workers), "--no-access-log",
+            sys.executable, str(ROOT / "bench" / "serve.py"), "--echo-server", str(port),
+            "--workers", str(workers), *(["--stock"] if kind == "echo_stock" else []),
         ]  # fmt: skip
     elif kind in ("trajops", "trajops_thread"):
         cmd = [str(bin_dir / "trajops"), "serve", "--port", str(port), "--workers", str(workers)]
@@ -279,7 +302,7 @@ def start_server(kind: str, *, workers: int, env: dict[str, str], logs: Path) ->
     log = (logs / f"{kind}-{workers}w.log").open("wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(kind, port, proc)
-    probe = {"echo": "/healthz", "mlflow": "/ping"}.get(kind, "/readyz")
+    probe = {"echo": "/healthz", "echo_stock": "/healthz", "mlflow": "/ping"}.get(kind, "/readyz")
     deadline = time.monotonic() + 180
     import httpx
 
@@ -377,7 +400,7 @@ def measure(
         wrk, url, script, connections=conns, seconds=cfg.duration_s, threads=cfg.wrk_threads
     )
     sampler.join()
-    if kind != "echo" and kind != "mlflow":
+    if kind not in ECHOES and kind != "mlflow":
         wait_drained(server)
     point = Point(kind=kind, workers=workers, connections=conns, connection_split=split, **result)  # type: ignore[arg-type]
     print(
@@ -399,6 +422,8 @@ def ratios(points: list[Point]) -> list[dict[str, Any]]:
             "trajops_over_mlflow_rps": round(b.rps / m.rps, 2),
             "mlflow_p99_over_trajops_p99": round(m.p99_ms / b.p99_ms, 2),
             "trajops_over_echo_rps": round(b.rps / a.rps, 3),
+            "trajops_over_echo_stock_rps": round(b.rps / by[("echo_stock", w, c)].rps, 3),
+            "echo_over_echo_stock_rps": round(a.rps / by[("echo_stock", w, c)].rps, 2),
             "process_over_thread_writer_rps": round(b.rps / by[("trajops_thread", w, c)].rps, 2),
         }
         row["meets_targets"] = (
@@ -430,14 +455,16 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [
         "",
         "| workers | conns | trajops/mlflow req/s (>= 3) | mlflow/trajops p99 (>= 5) "
-        "| trajops/echo req/s (>= 0.5) | all met | trajops/trajops_thread req/s |",
-        "| ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| trajops/echo req/s (>= 0.5) | all met | trajops/trajops_thread req/s "
+        "| trajops/echo_stock req/s | echo/echo_stock req/s |",
+        "| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     for r in result["ratios"]:
         lines.append(
             f"| {r['workers']} | {r['connections']} | {r['trajops_over_mlflow_rps']} | "
             f"{r['mlflow_p99_over_trajops_p99']} | {r['trajops_over_echo_rps']} | "
-            f"{'yes' if r['meets_targets'] else 'no'} | {r['process_over_thread_writer_rps']} |"
+            f"{'yes' if r['meets_targets'] else 'no'} | {r['process_over_thread_writer_rps']} | "
+            f"{r['trajops_over_echo_stock_rps']} | {r['echo_over_echo_stock_rps']} |"
         )
     return "\n".join(lines)
 
@@ -473,7 +500,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 s per point, 1 s warm-up")
     parser.add_argument("--duration", type=int, help="seconds per point")
+    parser.add_argument("--echo-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--stock", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.echo_server:  # a server of the run (start_server), not the bench
+        run_echo_server(args.echo_server, args.workers, stock=args.stock)
+        return
     cfg = BenchConfig(duration_s=3, warmup_s=1) if args.quick else BenchConfig()
     if args.duration:
         cfg = BenchConfig(duration_s=args.duration, warmup_s=cfg.warmup_s)

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import gc
 import itertools
-import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +23,7 @@ import orjson
 
 from trajops.security.audit import AUDIT_HOOKS
 from trajops.store.db import Store
+from trajops.store.pipe_writer import line_blocks
 from trajops.store.writer import LogWriter, WriterConfig
 
 _STATUS_INTERVAL_S = 0.1
@@ -51,18 +50,6 @@ def _report(writer: LogWriter, out: IO[bytes], stop: threading.Event) -> None:
         _status(writer, out)
 
 
-def _line_blocks(fd: int) -> Iterator[list[bytes]]:
-    """Complete lines from a pipe, one list per read (whatever had arrived), until end of
-    input; a last line without its newline is included."""
-    pending = b""
-    while chunk := os.read(fd, _READ_BYTES):
-        *lines, pending = (pending + chunk).split(b"\n")
-        if lines:
-            yield lines
-    if pending:
-        yield [pending]
-
-
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     """Read the config line and rows from ``stdin`` until end of input; returns the exit code.
 
@@ -72,7 +59,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     drained into the writer's bounded queue; only when that is full does this thread wait, the
     pipe fill and the API's back-pressure apply.
     """
-    blocks = _line_blocks(stdin.fileno())
+    blocks = line_blocks(stdin.fileno(), _READ_BYTES)
     first = next(blocks, [b"{}"])
     config: dict[str, Any] = orjson.loads(first[0])
     store = Store(config["database_url"], run_migrations=False)  # the API process migrates

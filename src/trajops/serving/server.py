@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -42,6 +43,14 @@ def settings_to_env(settings: Settings) -> dict[str, str | None]:
     return env
 
 
+def http_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's ``http`` for the service: one socket write per response
+    (:mod:`trajops.serving.protocol`)."""
+    from trajops.serving.protocol import CoalescingHttpToolsProtocol
+
+    return CoalescingHttpToolsProtocol
+
+
 def run_server(
     settings: Settings,
     *,
@@ -54,7 +63,8 @@ def run_server(
     With one worker the app object is served directly. With more, uvicorn's factory mode
     starts each worker on :data:`FACTORY`; ``settings`` reach the workers through the
     environment (see :func:`settings_to_env`). Access logs are off: ``/metrics`` counts every
-    request, and a per-request log line costs more than the prediction itself.
+    request, and a per-request log line costs more than the prediction itself. Responses go
+    out in one socket write each (:func:`http_protocol`).
 
     Args:
         settings: configuration.
@@ -80,7 +90,13 @@ def run_server(
             f"workers must be between 1 and 64, got {workers}",
             details=[{"loc": ["workers"], "msg": "out of range"}],
         )
-    common = {"host": host, "port": port, "access_log": False, "log_level": "info"}
+    common = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_level": "info",
+        "http": http_protocol(),
+    }
     if workers == 1:
         from trajops.serving.app import create_app
 
@@ -114,7 +130,14 @@ def serve_in_thread(
     """
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="warning",
+        http=http_protocol(),
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="trajops-uvicorn", daemon=True)
     thread.start()

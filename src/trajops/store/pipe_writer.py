@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
@@ -45,6 +45,25 @@ log = logging.getLogger(__name__)
 
 _PIPE_BYTES = 1 << 20  # ask the kernel for a 1 MiB pipe (Linux; the default is 64 KiB)
 _F_SETPIPE_SZ = 1031
+_STATUS_BYTES = 1 << 16
+
+
+def line_blocks(fd: int, size: int) -> Iterator[list[bytes]]:
+    """Complete lines from a pipe, one list per ``os.read`` of up to ``size`` bytes (whatever
+    had arrived), until end of input; a last line without its newline is included.
+
+    Both ends of the writer pipe read this way. Iterating a raw (unbuffered) pipe object
+    instead reads one byte per system call, and each of those calls gives up and takes back
+    the interpreter lock: the status reader did that ~700 times a second, every time waiting
+    for the busy event loop to let go of the lock.
+    """
+    pending = b""
+    while chunk := os.read(fd, size):
+        *lines, pending = (pending + chunk).split(b"\n")
+        if lines:
+            yield lines
+    if pending:
+        yield [pending]
 
 
 def encode_row(table: str, row: dict[str, Any]) -> bytes:
@@ -221,9 +240,9 @@ class PipeLogWriter:
 
     def _read_status(self, stdout: IO[bytes]) -> None:
         """Status lines of the writer process: rows written and spooled, store health."""
-        for line in stdout:
+        for block in line_blocks(stdout.fileno(), _STATUS_BYTES):
             try:
-                status = orjson.loads(line)
+                status = orjson.loads(block[-1])  # counters only grow: the last line says all
             except orjson.JSONDecodeError:
                 continue
             if self._reader is not threading.current_thread():
@@ -257,7 +276,10 @@ class PipeLogWriter:
             return
         for attempt in range(3):
             proc = self._proc
-            if proc is not None and proc.poll() is None and proc.stdin is not None:
+            # No poll() first: a writer process that has exited closed its end of the pipe,
+            # so the write itself fails (and a wait4 per hand-over is one more round trip of
+            # the interpreter lock against the event loop).
+            if proc is not None and proc.stdin is not None:
                 try:
                     _write_all(proc.stdin, data)
                     return

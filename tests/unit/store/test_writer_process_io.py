@@ -12,10 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from tests._support.rows import prediction_rows
-from trajops.monitoring.log_process import _line_blocks
 from trajops.store import Store
 from trajops.store.models import PredictionRecord
-from trajops.store.pipe_writer import encode_row
+from trajops.store.pipe_writer import encode_row, line_blocks
 from trajops.store.writer import LogWriter, WriterConfig
 
 
@@ -30,7 +29,7 @@ def pipe() -> Iterator[tuple[int, int]]:
 
 def test_lines_split_across_reads_are_joined(pipe: tuple[int, int]) -> None:
     read, write = pipe
-    blocks = _line_blocks(read)
+    blocks = line_blocks(read, 1 << 20)
     os.write(write, b'{"a":1}\n{"b"')
     assert next(blocks) == [b'{"a":1}']
     os.write(write, b":2}\n")
