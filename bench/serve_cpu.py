@@ -11,7 +11,8 @@ process, under the same ``wrk`` load (same Lua scripts, servers started the same
 
 For each server and worker count it runs ``wrk`` for ``--duration`` seconds at 16 connections,
 reads ``/proc/<pid>/stat`` (user + system time) of every process of the server's tree and of
-``wrk`` before and after, and divides by the requests served. On a machine with 2 cores and
+``wrk`` before and after, and divides by the requests served (and records how ``wrk``'s
+connections split between the workers: its requests/s at 2 workers depend on it). On a machine with 2 cores and
 ``wrk`` beside the servers, requests/s at 2 workers is bounded by the sum of these costs.
 Writes ``bench/results/serve_cpu.json``.
 
@@ -87,6 +88,8 @@ def measure(
         text=True,
     )
     assert wrk.stdout is not None
+    time.sleep(seconds / 2)
+    split = serve.connection_split(server.port)  # how wrk's connections landed on the workers
     out = wrk.stdout.read()
     _, status, usage = os.wait4(wrk.pid, 0)  # wrk's own CPU, exactly
     wrk.returncode = os.waitstatus_to_exitcode(status)
@@ -120,13 +123,14 @@ def measure(
         "seconds": seconds,
         "rps": result["rps"],
         "requests": requests,
+        "connection_split": split,
         "cpu_per_request": per_role,
         "server_cpu_us_per_request": round(
             sum(v["total_us"] for k, v in per_role.items() if k != "wrk"), 1
         ),
     }
     print(
-        f"  {kind:8s} w={workers}  {result['rps']:7.0f} req/s  "
+        f"  {kind:8s} w={workers}  {result['rps']:7.0f} req/s  split {sorted(split.values())}  "
         + "  ".join(f"{k}: {v['total_us']:.0f} us" for k, v in per_role.items()),
         flush=True,
     )
