@@ -1,8 +1,9 @@
 """Serving benchmark: trajops /v1/predict against a bare FastAPI echo and `mlflow models serve`.
 
-Three servers on loopback, each driven by ``wrk`` with a Lua script that makes every request
-body unique (so the trajops cache does not answer from memory; a fourth, informational series
-sends one fixed body to show the cache-hit path):
+The issue's three servers on loopback, each driven by ``wrk`` with a Lua script that makes
+every request body unique (so the trajops cache does not answer from memory). Informational
+series beside them: ``echo_stock`` (below), ``trajops_cached`` (one fixed body: the cache-hit
+path) and ``trajops_thread`` (the log writer as a thread, the writer process's baseline):
 
 * ``echo``     a bare FastAPI endpoint that parses and returns the same JSON body, served
   by uvicorn with the HTTP protocol ``trajops serve`` uses (one socket write per response,

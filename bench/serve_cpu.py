@@ -11,9 +11,10 @@ process, under the same ``wrk`` load (same Lua scripts, servers started the same
 
 For each server and worker count it runs ``wrk`` for ``--duration`` seconds at 16 connections,
 reads ``/proc/<pid>/stat`` (user + system time) of every process of the server's tree and of
-``wrk`` before and after, and divides by the requests served (and records how ``wrk``'s
-connections split between the workers: its requests/s at 2 workers depend on it). On a machine with 2 cores and
-``wrk`` beside the servers, requests/s at 2 workers is bounded by the sum of these costs.
+``wrk`` before and after, and divides by the requests served. It also records how ``wrk``'s
+connections split between the workers: the requests/s at 2 workers depend on it. On a
+machine with 2 cores and ``wrk`` beside the servers, requests/s at 2 workers is bounded by the
+sum of these costs.
 Writes ``bench/results/serve_cpu.json``.
 
 Usage::
