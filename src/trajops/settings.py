@@ -109,6 +109,15 @@ class Settings(BaseSettings):
             "full (fewer, larger transactions; 0 writes each batch at once)."
         ),
     )
+    log_handover_s: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        description=(
+            "How often each API worker hands buffered log records to its writer process "
+            "(sooner when many wait); fewer, larger hand-overs cost less CPU."
+        ),
+    )
     log_writer: Literal["process", "thread"] = Field(
         default="process",
         description=(

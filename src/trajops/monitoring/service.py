@@ -29,6 +29,7 @@ def _log_writer(settings: Settings, store: Store) -> LogSink:
         batch_size=settings.log_batch_size,
         flush_interval_s=settings.log_flush_interval_s,
         gather_s=settings.log_gather_s,
+        handover_s=settings.log_handover_s,
     )
     if settings.log_writer == "thread":
         return LogWriter(store, settings.spool_dir, config, hooks=AUDIT_HOOKS)

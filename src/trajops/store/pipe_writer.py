@@ -117,6 +117,10 @@ class PipeLogWriter:
         self._spooled_before = 0  # rows spooled by writer processes that have exited
         self._buf: list[bytes] = []
         self._buffered = 0  # rows in _buf
+        # Hand over before the cadence when this many rows wait: half the API's back-pressure
+        # threshold (serving.audit.LogBackpressure, 10 % of the queue), so a fast API process
+        # never waits on rows that are only waiting for the sender's timer.
+        self._early = max(1, self.config.queue_size // 20)
         self._sending = 0  # rows being handed to the pipe right now
         self._cond = threading.Condition()
         self._closing = False
@@ -147,8 +151,8 @@ class PipeLogWriter:
             self._buf.extend(lines)
             self._buffered += len(lines)
             self.submitted += len(lines)
-            if was_empty:
-                self._cond.notify()
+            if was_empty or self._early <= self._buffered < self._early + len(lines):
+                self._cond.notify()  # the first rows, or enough rows to hand over early
 
     @property
     def pending(self) -> int:
@@ -267,8 +271,12 @@ class PipeLogWriter:
             self._send(b"".join(chunk), len(chunk))
             with self._cond:
                 self._sending = 0
-            # Let rows gather: one write per few milliseconds, not one per request.
-            time.sleep(self.config.flush_interval_s / 100)
+                # Let rows gather: one hand-over per ``handover_s``, not one per request (each
+                # wakes the writer process); sooner when many rows wait, at once when closing.
+                self._cond.wait_for(
+                    lambda: self._closing or self._buffered >= self._early,
+                    self.config.handover_s,
+                )
 
     def _send(self, data: bytes, rows: int) -> None:
         if self._closing and (self._proc is None or self._proc.poll() is not None):

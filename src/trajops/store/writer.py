@@ -63,6 +63,12 @@ class WriterConfig:
     gather_s: float = 0.05
     """How long a batch that is not full waits for more rows (group commit: a transaction's
     fixed cost, its commit and the audit chain's lock and head read, is shared by more rows)."""
+    handover_s: float = 0.02
+    """How often an API process hands its buffered rows to its writer process
+    (:class:`~trajops.store.pipe_writer.PipeLogWriter`; sooner when many rows wait). Each
+    hand-over wakes the writer process, whose reading thread then competes with its inserting
+    thread and with the API's event loop for CPU: a 5 ms cadence cost ~5-15 % of the
+    requests/s at 2 workers (docs/performance.md)."""
 
 
 class LogSink(Protocol):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,28 @@ def test_a_stuck_writer_process_cannot_grow_the_api_memory(store: Store, tmp_pat
     finally:
         writer.close(timeout=1)  # kills the stuck process; its backlog is spooled, not resent
     assert writer.pending == 0 and writer._proc is not None and writer._proc.poll() is not None
+
+
+def test_rows_are_handed_over_on_the_cadence_or_early_when_many_wait(
+    store: Store, tmp_path: Path
+) -> None:
+    # A long cadence: rows wait for it, unless 5 % of the queue (here 50 rows) are waiting.
+    config = WriterConfig(queue_size=1000, batch_size=50, handover_s=30.0, gather_s=0.0)
+    writer = PipeLogWriter(
+        writer_process_command(), store.url, tmp_path / "spool", config, env=writer_process_env()
+    ).start()
+    try:
+        writer.submit("predictions", prediction_rows(1, prefix="first-"))
+        assert wait_until(lambda: writer.pending == 0, 10)  # the first rows go at once
+        writer.submit("predictions", prediction_rows(10, prefix="few-"))
+        time.sleep(0.5)
+        assert writer.pending == 10  # these wait for the cadence
+        writer.submit("predictions", prediction_rows(40, prefix="more-"))
+        assert wait_until(lambda: writer.pending == 0, 10)  # 50 waiting: handed over early
+        assert wait_until(lambda: len(_request_ids(store)) == 51, 30)
+        writer.submit("predictions", prediction_rows(3, prefix="last-"))
+        started = time.monotonic()
+    finally:
+        writer.close()
+    assert time.monotonic() - started < 15  # closing does not wait for the cadence
+    assert len(_request_ids(store)) == 54 and writer.spooled == 0
