@@ -120,11 +120,12 @@ local counter = 0
 local offset = 0
 local threads = {}
 function setup(thread) thread:set("tid", #threads); table.insert(threads, thread) end
--- every request of a run has its own positions (x < 1e4 m): args[1] is the run's base
+-- every request of a run has its own positions: args[1] is the run's base. x stays below
+-- 9990 m, so x + 3.5 m (the last of the 8 points) is inside the service's |coordinate| <= 1e4.
 function init(args) offset = (tonumber(args[1]) or 0) + tid * 100000 end
 local function next_x()
   counter = counter + 1
-  return ((offset + counter) % 1000000) * 0.01
+  return ((offset + counter) % 999000) * 0.01
 end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
