@@ -67,7 +67,7 @@ class WriterConfig:
     """How often an API process hands its buffered rows to its writer process
     (:class:`~trajops.store.pipe_writer.PipeLogWriter`; sooner when many rows wait). Each
     hand-over wakes the writer process, whose reading thread then competes with its inserting
-    thread and with the API's event loop for CPU: a 5 ms cadence cost ~5-15 % of the
+    thread and with the API's event loop for CPU: a 5 ms cadence cost about 5 % of the
     requests/s at 2 workers (docs/performance.md)."""
 
 
