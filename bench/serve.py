@@ -304,7 +304,7 @@ def start_server(kind: str, *, workers: int, env: dict[str, str], logs: Path) ->
     log = (logs / f"{kind}-{workers}w.log").open("wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(kind, port, proc)
-    probe = {"echo": "/healthz", "echo_stock": "/healthz", "mlflow": "/ping"}.get(kind, "/readyz")
+    probe = "/healthz" if kind in ECHOES else {"mlflow": "/ping"}.get(kind, "/readyz")
     deadline = time.monotonic() + 180
     import httpx
 
