@@ -1,6 +1,6 @@
 """CPU the log writer process spends per served request (one prediction row + one audit row).
 
-Three measurements, each against its baseline in the same run:
+Four measurements, each against its baseline in the same run:
 
 * ``insert``: ``LogWriter._insert`` on the same batches (200 rows, half predictions, half
   chained audit rows) into fresh SQLite stores, with ``store.bulk.bulk_insert`` held on its
@@ -15,6 +15,14 @@ Three measurements, each against its baseline in the same run:
   client that sends random ``X-Request-ID`` headers) and with time-ordered ones (UUIDv7, what the
   service makes now); CPU µs per request of each segment, the last segment compared.
 
+* ``pipeline``: the writer process's path from pipe block to database in one thread, on
+  the same lines: ``decode``, ``put_rows`` a block of 440 rows at a time (20 ms of rows at
+  11k requests/s), batches of 1000 taken and inserted. Three variants, interleaved over
+  ``--rounds``: the queue as it was before 2026-12-05 (``queue.Queue``, one lock round per
+  row) with Python's default GC threshold, ``RowQueue`` (one lock round per block) with the
+  default threshold, and ``RowQueue`` with the writer process's threshold
+  (``log_process.GC_THRESHOLD``); CPU µs per request.
+
 Rows are built the way the API builds them (``audit_row``, ``encode_row``). Writes
 ``bench/results/log_writer.json``.
 
@@ -26,8 +34,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import queue
 import statistics
 import subprocess
 import sys
@@ -41,12 +51,13 @@ from typing import Any
 import numpy as np
 
 from trajops._ids import ordered_hex, random_hex
+from trajops.monitoring.log_process import GC_THRESHOLD
 from trajops.security.audit import AUDIT_HOOKS, audit_row
 from trajops.store import bulk
 from trajops.store.db import Store
 from trajops.store.models import AuditEntry, PredictionRecord
 from trajops.store.pipe_writer import encode_row, writer_process_command, writer_process_env
-from trajops.store.writer import LogWriter, WriterConfig
+from trajops.store.writer import LogWriter, Row, RowQueue, WriterConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve  # the benches' results folder and writer (write_result)
@@ -179,6 +190,85 @@ def bench_ids(total: int, segment: int, rounds: int, tmp: Path) -> dict[str, Any
     return result
 
 
+class PerRowQueue:
+    """The writer's queue before ``RowQueue``: a ``queue.Queue``, one lock round per row."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._queue: queue.Queue[Row] = queue.Queue(maxsize)
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+    def put(self, rows: list[Row]) -> None:
+        for row in rows:
+            self._queue.put(row)
+
+    def take(self, most: int, timeout: float = 0.0) -> list[Row]:
+        batch: list[Row] = []
+        while len(batch) < most:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+
+PIPELINE_VARIANTS = {  # name: (queue class, young-generation GC threshold)
+    "queue_per_row_gc_default": (PerRowQueue, 700),
+    "row_queue_gc_default": (RowQueue, 700),
+    "row_queue_gc_raised": (RowQueue, GC_THRESHOLD),
+}
+
+
+def pipeline_once(lines: list[bytes], variant: str, tmp: Path, tag: str) -> float:
+    """CPU µs per request of decoding, queueing and inserting ``lines`` (two per request)."""
+    queue_class, threshold = PIPELINE_VARIANTS[variant]
+    store = Store(f"sqlite:///{tmp / f'pipeline-{tag}.db'}")
+    writer = LogWriter(
+        store, tmp / "spool-unused", WriterConfig(batch_size=1000), hooks=AUDIT_HOOKS
+    )
+    writer._queue = queue_class(writer.config.queue_size)  # type: ignore[assignment]
+    saved = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(threshold, *saved[1:])
+    try:
+        started = time.process_time()
+        for start in range(0, len(lines), 440):
+            writer.put_rows([writer.decode(line) for line in lines[start : start + 440]])
+            if writer.pending >= 1000 or start + 440 >= len(lines):
+                while batch := writer._drain([]):
+                    writer._insert(batch)
+        spent = time.process_time() - started
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()
+        store.dispose()
+    return spent / (len(lines) // 2) * 1e6
+
+
+def bench_pipeline(requests: int, rounds: int, tmp: Path) -> dict[str, Any]:
+    lines = [encode_row(t, r) for t, r in request_rows(requests, seed=2)]
+    per: dict[str, list[float]] = {name: [] for name in PIPELINE_VARIANTS}
+    for r in range(rounds):
+        for name in per:  # interleaved: drift hits every variant alike
+            per[name].append(pipeline_once(lines, name, tmp, f"{name}-{r}"))
+    medians = {name: statistics.median(v) for name, v in per.items()}
+    before = medians["queue_per_row_gc_default"]
+    result: dict[str, Any] = {
+        "us_per_request": {name: round(m, 1) for name, m in medians.items()},
+        "before_over_now": round(before / medians["row_queue_gc_raised"], 2),
+        "rounds": {name: [round(x, 1) for x in v] for name, v in per.items()},
+    }
+    print(
+        "  pipeline: "
+        + ", ".join(f"{name} {m:.1f}" for name, m in medians.items())
+        + f" us/request ({result['before_over_now']}x)",
+        flush=True,
+    )
+    return result
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a writer process (alive until the measurement ends)."""
     used = serve_cpu.cpu_seconds(pid)
@@ -251,6 +341,7 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp_name)
         insert_result = bench_insert(args.requests, args.rounds, tmp)
         ids_result = bench_ids(args.grow, args.requests, max(1, args.rounds - 1), tmp)
+        pipeline_result = bench_pipeline(args.requests, args.rounds + 2, tmp)
         process: list[dict[str, Any]] = []
         for processes in (1, 2):
             samples: dict[float, list[float]] = {0.0: [], WriterConfig().gather_s: []}
@@ -289,6 +380,7 @@ def main(argv: list[str] | None = None) -> None:
         "requests": args.requests,
         "insert": insert_result,
         "ids": ids_result,
+        "pipeline": pipeline_result,
         "process": process,
     }
     out = serve.write_result("log_writer.json", result)

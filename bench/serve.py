@@ -74,6 +74,9 @@ class Point:
     p99_ms: float
     requests: int
     errors: int
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    """wrk's own split of ``errors``: non-2xx/3xx responses, socket connect/read/write errors
+    and timeouts (a response later than wrk's 2 s timeout), the kinds that occurred."""
     connection_split: dict[str, int] = field(default_factory=dict)
 
 
@@ -208,18 +211,29 @@ def _ms(text: str) -> float:
     return float(value) * _UNIT_MS[unit]
 
 
-def parse_wrk(out: str) -> dict[str, float]:
-    """Requests/s, p50/p99 latency (ms), requests and errors from ``wrk --latency`` output."""
+def parse_wrk(out: str) -> dict[str, Any]:
+    """Requests/s, p50/p99 latency (ms), requests, errors and their kinds from ``wrk
+    --latency`` output."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    errors = 0
+    kinds: dict[str, int] = {}
     if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
-        errors += int(m.group(1))
+        kinds["non_2xx_3xx"] = int(m.group(1))
     if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
-        errors += sum(int(g) for g in m.groups())
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total, "errors": errors}
+        kinds.update(
+            zip(("connect", "read", "write", "timeout"), map(int, m.groups()), strict=True)
+        )
+    kinds = {kind: n for kind, n in kinds.items() if n}
+    return {
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "requests": total,
+        "errors": sum(kinds.values()),
+        "error_kinds": kinds,
+    }
 
 
 _runs = itertools.count()
@@ -227,7 +241,7 @@ _runs = itertools.count()
 
 def run_wrk(
     wrk: str, url: str, script: Path, *, connections: int, seconds: int, threads: int
-) -> dict[str, float]:
+) -> dict[str, Any]:
     cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s"]
     base = str(next(_runs) * 200_000 % 1_000_000)  # runs do not repeat each other's bodies
     done = subprocess.run(
@@ -407,7 +421,7 @@ def measure(
     point = Point(kind=kind, workers=workers, connections=conns, connection_split=split, **result)  # type: ignore[arg-type]
     print(
         f"  {kind:15s} w={workers} c={conns:3d}  {point.rps:9.0f} req/s  p50 {point.p50_ms:7.2f} ms"
-        f"  p99 {point.p99_ms:7.2f} ms  errors {point.errors}  split {sorted(split.values())}",
+        f"  p99 {point.p99_ms:7.2f} ms  errors {_errors(asdict(point))}  split {sorted(split.values())}",
         flush=True,
     )
     return point
@@ -437,6 +451,13 @@ def ratios(points: list[Point]) -> list[dict[str, Any]]:
     return out
 
 
+def _errors(point: dict[str, Any]) -> str:
+    """``errors`` of a point, with wrk's kinds when there were any: ``64 (timeout 64)``."""
+    kinds = point.get("error_kinds") or {}
+    detail = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in kinds.items())
+    return f"{point['errors']} ({detail})" if detail else str(point["errors"])
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Run: `{result['command']}` on {result['machine']['cpus']} CPUs "
@@ -452,7 +473,7 @@ def markdown(result: dict[str, Any]) -> str:
         split = "/".join(str(v) for v in sorted(p["connection_split"].values(), reverse=True))
         lines.append(
             f"| {p['workers']} | {p['connections']} | {p['kind']} | {p['rps']:.0f} | "
-            f"{p['p50_ms']:.2f} | {p['p99_ms']:.2f} | {p['errors']} | {split} |"
+            f"{p['p50_ms']:.2f} | {p['p99_ms']:.2f} | {_errors(p)} | {split} |"
         )
     lines += [
         "",

@@ -25,7 +25,8 @@ def round_coordinates(points: np.ndarray, decimals: int) -> list[Any]:
     """
     if not 0 <= decimals <= 8:
         raise ValueError(f"decimals must be in 0..8, got {decimals}")
-    rounded = np.round(np.asarray(points, dtype=float), decimals)  # same shape as points
+    # the array's own method: np.round(a) dispatches to it through a Python wrapper
+    rounded = np.asarray(points, dtype=float).round(decimals)  # same shape as points
     result: list[Any] = rounded.tolist()
     return result
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from tests._support.rows import prediction_rows
 from trajops.store import Store
 from trajops.store.models import PredictionRecord
 from trajops.store.pipe_writer import encode_row, line_blocks
-from trajops.store.writer import LogWriter, WriterConfig
+from trajops.store.writer import LogWriter, RowQueue, WriterConfig
 
 
 @pytest.fixture
@@ -68,3 +70,29 @@ def test_put_rows_queues_in_order_and_refuses_unknown_tables(tmp_path: Path) -> 
         ids = s.scalars(select(PredictionRecord.request_id).order_by(PredictionRecord.id)).all()
     assert ids == [f"r{i}" for i in range(30)]
     store.dispose()
+
+
+def test_row_queue_moves_blocks_in_order_within_its_bound() -> None:
+    q = RowQueue(4)
+    rows = [("predictions", {"n": i}) for i in range(10)]
+    assert list(q.offer(rows[:6])) == rows[4:6]  # what does not fit comes back, in order
+    assert len(q) == 4 and q.take(3) == rows[:3]
+    started = time.monotonic()
+    assert q.take(5, timeout=0.05) == rows[3:4]  # no wait when rows are there
+    assert q.take(5, timeout=0.05) == [] and time.monotonic() - started >= 0.05
+    taken: list[tuple[str, dict[str, int]]] = []
+    high = 0
+
+    def consume() -> None:
+        nonlocal high
+        while len(taken) < len(rows):
+            high = max(high, len(q))
+            taken.extend(q.take(3, timeout=1.0))
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    q.put(rows)  # 10 rows through a queue of 4: put waits for the consumer
+    consumer.join(5)
+    assert taken == rows and high <= 4
+    with pytest.raises(ValueError, match="maxsize"):
+        RowQueue(0)
