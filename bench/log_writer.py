@@ -204,6 +204,7 @@ class PerRowQueue:
             self._queue.put(row)
 
     def take(self, most: int, timeout: float = 0.0) -> list[Row]:
+        """Up to ``most`` rows without waiting (the bench's single thread never waits)."""
         batch: list[Row] = []
         while len(batch) < most:
             try:

@@ -77,8 +77,8 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     gc.freeze()
     # Decoded rows are acyclic JSON data that reference counting frees once inserted. With the
     # default threshold (700) a young-generation collection ran every ~25 requests' rows and
-    # walked every row still waiting in the queue or the batch: ~3 % of the writer's
-    # instructions per request (bench/log_writer.py, "pipeline").
+    # walked every row still waiting in the queue or the batch: about 4 % of the writer's CPU
+    # per request (bench/log_writer.py, "pipeline").
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     writer.start()
     stop = threading.Event()

@@ -209,10 +209,11 @@ def _json_default(value: Any) -> Any:
 class RowQueue:
     """A bounded FIFO of rows that moves them a block at a time.
 
-    ``queue.Queue`` takes its lock and notifies its conditions once per row: ~1.6 µs per
-    request (two rows) in the writer process, where the pipe reader queues hundreds of rows at
-    once and the writer thread takes a whole batch. Here each block costs one lock round.
-    Used by one producer and one consumer thread at a time (or several: every wait re-checks).
+    ``queue.Queue`` takes its lock and notifies its conditions once per row: about 2 µs per
+    request (two rows) in the writer process (``bench/log_writer.py``, ``pipeline``), where the
+    pipe reader queues hundreds of rows at once and the writer thread takes a whole batch.
+    Here each block costs one lock round. Any number of threads may put and take (every wait
+    re-checks its condition).
     """
 
     def __init__(self, maxsize: int) -> None:

@@ -89,7 +89,7 @@ def test_row_queue_moves_blocks_in_order_within_its_bound() -> None:
             high = max(high, len(q))
             taken.extend(q.take(3, timeout=1.0))
 
-    consumer = threading.Thread(target=consume)
+    consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
     q.put(rows)  # 10 rows through a queue of 4: put waits for the consumer
     consumer.join(5)
