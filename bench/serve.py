@@ -421,7 +421,7 @@ def measure(
     point = Point(kind=kind, workers=workers, connections=conns, connection_split=split, **result)  # type: ignore[arg-type]
     print(
         f"  {kind:15s} w={workers} c={conns:3d}  {point.rps:9.0f} req/s  p50 {point.p50_ms:7.2f} ms"
-        f"  p99 {point.p99_ms:7.2f} ms  errors {_errors(asdict(point))}  split {sorted(split.values())}",
+        f"  p99 {point.p99_ms:7.2f} ms  errors {_errors(point.errors, point.error_kinds)}  split {sorted(split.values())}",
         flush=True,
     )
     return point
@@ -451,11 +451,10 @@ def ratios(points: list[Point]) -> list[dict[str, Any]]:
     return out
 
 
-def _errors(point: dict[str, Any]) -> str:
-    """``errors`` of a point, with wrk's kinds when there were any: ``64 (timeout 64)``."""
-    kinds = point.get("error_kinds") or {}
+def _errors(errors: int, kinds: dict[str, int]) -> str:
+    """A point's error count, with wrk's kinds when there were any: ``64 (timeout 64)``."""
     detail = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in kinds.items())
-    return f"{point['errors']} ({detail})" if detail else str(point["errors"])
+    return f"{errors} ({detail})" if detail else str(errors)
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -473,7 +472,7 @@ def markdown(result: dict[str, Any]) -> str:
         split = "/".join(str(v) for v in sorted(p["connection_split"].values(), reverse=True))
         lines.append(
             f"| {p['workers']} | {p['connections']} | {p['kind']} | {p['rps']:.0f} | "
-            f"{p['p50_ms']:.2f} | {p['p99_ms']:.2f} | {_errors(p)} | {split} |"
+            f"{p['p50_ms']:.2f} | {p['p99_ms']:.2f} | {_errors(p['errors'], p.get('error_kinds', {}))} | {split} |"
         )
     lines += [
         "",

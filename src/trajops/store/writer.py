@@ -226,7 +226,7 @@ class RowQueue:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def offer(self, rows: Sequence[Row]) -> Sequence[Row]:
+    def offer(self, rows: list[Row]) -> list[Row]:
         """Queue as many of ``rows`` as fit, in order; returns the rest. Never waits."""
         with self._cond:
             fit = max(0, self.maxsize - len(self._rows))
@@ -309,7 +309,7 @@ class LogWriter:
         self.submitted += len(queued)
         overflow = self._queue.offer(queued)
         if overflow:
-            self._spool(list(overflow))
+            self._spool(overflow)
             self.handled += len(overflow)
 
     def put_rows(self, rows: Iterable[Row]) -> None:
