@@ -86,7 +86,7 @@ def run_echo_server(port: int, workers: int, *, stock: bool) -> None:
     httptools protocol instead of the service's)."""
     import uvicorn
 
-    from trajops.serving.server import http_protocol
+    from trajops.serving.server import WORKER_HEALTHCHECK_S, http_protocol
 
     uvicorn.run(
         "serve:echo_app",
@@ -97,6 +97,7 @@ def run_echo_server(port: int, workers: int, *, stock: bool) -> None:
         workers=workers,
         access_log=False,
         http="httptools" if stock else http_protocol(),
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
 
 

@@ -118,6 +118,10 @@ def test_serve_process_predicts(env: dict[str, str], api_key: str, workers: int)
     # uvicorn re-raises SIGTERM after a graceful shutdown when it runs a single process
     assert code in (0, -signal.SIGTERM), log[-2000:]
     assert "Application shutdown complete" in log, "the lifespan closed the pool and cache"
+    # No worker was killed as unresponsive while it started (uvicorn's supervisor logs
+    # "Child process [pid] died" when it replaces one).
+    assert " died" not in log, log[-2000:]
+    assert log.count("Application startup complete") == workers, log[-2000:]
     # SIGTERM drains: every prediction and its audit row reached the store before exit.
     assert stored_rows(env, request_ids) == (2 * workers, 2 * workers)
 

@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 FACTORY = "trajops.serving.app:app_from_env"
 """Import string of the zero-argument factory each worker process calls."""
 
+WORKER_HEALTHCHECK_S = 30
+"""How long uvicorn's supervisor waits for a worker process to answer a health check before
+it kills and replaces it. uvicorn's default, 5 s, is shorter than a worker's start on a loaded
+2-core machine: there it killed starting workers again and again, and 2 workers served as 1
+(see :mod:`trajops.serving`)."""
+
 
 def settings_to_env(settings: Settings) -> dict[str, str | None]:
     """``TRAJOPS_*`` variables that rebuild ``settings`` in another process (``None``: unset)."""
@@ -61,8 +67,9 @@ def run_server(
     """Serve ``create_app(settings)`` until interrupted.
 
     With one worker the app object is served directly. With more, uvicorn's factory mode
-    starts each worker on :data:`FACTORY`; ``settings`` reach the workers through the
-    environment (see :func:`settings_to_env`). Access logs are off: ``/metrics`` counts every
+    starts each worker on :data:`FACTORY` (its supervisor replaces a worker that stops answering
+    for :data:`WORKER_HEALTHCHECK_S`); ``settings`` reach the workers through the environment
+    (see :func:`settings_to_env`). Access logs are off: ``/metrics`` counts every
     request, and a per-request log line costs more than the prediction itself. Responses go
     out in one socket write each (:func:`http_protocol`).
 
@@ -96,6 +103,7 @@ def run_server(
         "access_log": False,
         "log_level": "info",
         "http": http_protocol(),
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_S,
     }
     if workers == 1:
         from trajops.serving.app import create_app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,19 @@ def test_settings_survive_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_run_server_refuses_bad_options(kwargs: dict[str, int], msg: str) -> None:
     with pytest.raises(ValidationError, match=msg):
         run_server(Settings(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_worker_unpickles_its_protocol_without_importing_the_app() -> None:
+    """A uvicorn worker imports the protocol class while it unpickles its configuration, before
+    it answers the supervisor's health checks; the package must not pull in the app then."""
+    code = (
+        "import sys, trajops.serving.protocol, trajops.serving.server as s; "
+        "print('trajops.serving.app' in sys.modules, s.WORKER_HEALTHCHECK_S)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["False", "30"]
+    from trajops.serving import create_app  # the package's names still resolve, lazily
+
+    assert create_app.__module__ == "trajops.serving.app"
