@@ -40,18 +40,16 @@ def scenes() -> pd.DataFrame:
     return simulate(SimulationConfig.pedestrians(n_agents=40, n_steps=500, n_scenes=3, seed=1))
 
 
-def _later(tracks: pd.DataFrame) -> pd.DataFrame:
-    """The steps after the reference's: the same scenes, later (the same distribution)."""
+def _split(tracks: pd.DataFrame, *, later: bool) -> pd.DataFrame:
+    """The reference's steps, or those after them (the same scenes later: the same
+    distribution)."""
     cut = tracks["frame"].min() + _REFERENCE_STEPS * FRAME_STEP
-    return tracks[tracks["frame"] >= cut].reset_index(drop=True)
+    return tracks[(tracks["frame"] >= cut) == later].reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
 def reference(scenes: pd.DataFrame) -> Reference:
-    cut = scenes["frame"].min() + _REFERENCE_STEPS * FRAME_STEP
-    return build_reference(
-        scenes[scenes["frame"] < cut].reset_index(drop=True), window_size=300, seed=0
-    )
+    return build_reference(_split(scenes, later=False), window_size=300, seed=0)
 
 
 def _log_served(store: Store, tracks: pd.DataFrame, *, n: int, tag: str) -> None:
@@ -100,7 +98,7 @@ def test_same_distribution_stays_quiet_and_a_faster_population_alerts(
     # The reference's own scenes, later. (Other scenes of the same preset, another seed, are
     # not "the same distribution" to a reference of three scenes: 11 of 12 seeds tripped the
     # 2-feature rule; later steps of the reference's scenes tripped it for none of 5 seeds.)
-    _log_served(store, _later(scenes), n=300, tag="same")
+    _log_served(store, _split(scenes, later=True), n=300, tag="same")
     quiet = run_drift(
         settings, store, reference, model_version="1", alerts=alerts, log_to_mlflow=False
     )
