@@ -17,9 +17,11 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Table
+from sqlalchemy import DateTime, Dialect, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+from trajops._timetext import UtcText
 
 _Plan = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]
 _plans: dict[tuple[str, tuple[str, ...], bool, str], _Plan | None] = {}
@@ -50,12 +52,26 @@ def _plan(
         )
         order = tuple(compiled.positiontup or ())
         if compiled.positional and set(order) == set(keys):
-            processors = tuple(
-                table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
-            )
+            processors = tuple(_processor(table, name, dialect) for name in order)
             plan = (compiled.string, order, processors)
     _plans[cache_key] = plan
     return plan
+
+
+def _processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column's bind processor; for SQLite datetimes, one that formats aware UTC values
+    with :class:`~trajops._timetext.UtcText` (the same text, half the CPU) and hands anything
+    else to SQLAlchemy's."""
+    general = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+    if general is None or not isinstance(table.c[name].type, DateTime):
+        return general
+    text = UtcText(" ")
+
+    def process(value: Any) -> Any:
+        out = text(value)
+        return general(value) if out is None else out
+
+    return process
 
 
 def bulk_insert(

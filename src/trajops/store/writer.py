@@ -429,7 +429,9 @@ class LogWriter:
         except orjson.JSONDecodeError:  # NaN literals or huge integers written by json.dumps
             item = json.loads(line)
         name = item["table"]
-        row = dict(item["row"])
+        row = item["row"]  # a fresh dict of the parser's: no copy needed
+        if not isinstance(row, dict):
+            raise TypeError(f"row of {name!r} is not an object")
         for col in self._datetimes[name]:
             value = row.get(col)
             if isinstance(value, str):

@@ -75,6 +75,8 @@ def test_driver_path_stores_the_same_values_as_a_core_insert(tmp_path: Path) -> 
     preds[1]["scene_key"] = "s1"
     preds[2]["created_at"] = datetime(2026, 1, 1, 5, 0, tzinfo=timezone(timedelta(hours=5)))
     preds[3]["inputs"] = [[1e-7, -123.456789]] * 8
+    preds[3]["created_at"] = datetime(2026, 12, 6, 1, 2, 3, tzinfo=UTC)  # microsecond 0
+    preds[4]["created_at"] = datetime(2026, 12, 6, 1, 2, 3, 456)  # naive: SQLAlchemy's path
     audit = _audit_rows(4)
     calls = _count_driver_calls(fast)
     with core.session() as session:
