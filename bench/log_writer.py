@@ -23,7 +23,10 @@ Four measurements, each against its baseline in the same run:
   block, and ``log_process.GC_THRESHOLD``; datetimes formatted by SQLAlchemy's SQLite
   processor and ``isoformat``, the audit chain's replay check an ``IN`` list), and the
   writer now (datetimes through ``trajops._timetext.UtcText``, the replay check an index
-  range); CPU µs per request.
+  range); CPU µs per request. The same three under ``valgrind --tool=callgrind`` (when it is
+  installed): instructions per request, counted on 1,000 and 3,000 requests and the
+  difference divided by 2,000 (set-up cancels out). Instruction counts do not depend on what
+  else the machine is doing, so they settle differences that its noise hides.
 
 Rows are built the way the API builds them (``audit_row``, ``encode_row``). Writes
 ``bench/results/log_writer.json``.
@@ -40,6 +43,7 @@ import gc
 import json
 import os
 import queue
+import shutil
 import statistics
 import subprocess
 import sys
@@ -298,6 +302,64 @@ def bench_pipeline(requests: int, rounds: int, tmp: Path) -> dict[str, Any]:
     return result
 
 
+_COUNTED_REQUESTS = (1000, 3000)
+
+
+def callgrind_child(variant: str, requests: int) -> None:
+    """Under callgrind: the pipeline of ``variant`` on ``requests`` requests, with only
+    ``pipeline_once`` instrumented (``callgrind_control`` switches it on and off)."""
+    with tempfile.TemporaryDirectory(prefix="trajops-bench-cg-") as tmp_name:
+        tmp = Path(tmp_name)
+        warm = [encode_row(t, r) for t, r in request_rows(300, seed=1)]
+        pipeline_once(warm, variant, tmp, "warm")  # plans compiled, caches filled
+        lines = [encode_row(t, r) for t, r in request_rows(requests, seed=2)]
+        pid = str(os.getpid())
+        subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
+        pipeline_once(lines, variant, tmp, "counted")
+        subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
+
+
+def _instructions(variant: str, requests: int, tmp: Path) -> int:
+    out = tmp / f"callgrind-{variant}-{requests}.out"
+    command = [
+        "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+        sys.executable, __file__, "--callgrind-child", variant, str(requests),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    found = [line for line in done.stderr.splitlines() if "Collected :" in line]
+    if done.returncode != 0 or not found:
+        raise SystemExit(f"callgrind run of {variant} failed:\n{done.stderr[-2000:]}")
+    return int(found[-1].split(":")[-1])
+
+
+def bench_pipeline_instructions(tmp: Path) -> dict[str, Any] | None:
+    """Instructions per request of each pipeline variant, or None without valgrind."""
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        print("  pipeline instructions: skipped (valgrind is not installed)", flush=True)
+        return None
+    per: dict[str, int] = {}
+    for name in PIPELINE_VARIANTS:
+        few, many = (_instructions(name, n, tmp) for n in _COUNTED_REQUESTS)
+        per[name] = round((many - few) / (_COUNTED_REQUESTS[1] - _COUNTED_REQUESTS[0]))
+    result = {
+        "instructions_per_request": per,
+        "before_2026_12_06_over_now": round(per["before_2026_12_06"] / per["now"], 3),
+        "method": "callgrind, (instructions for 3000 requests - for 1000) / 2000",
+    }
+    print(
+        "  pipeline instructions: "
+        + ", ".join(f"{name} {n:,}" for name, n in per.items())
+        + f" per request ({result['before_2026_12_06_over_now']}x)",
+        flush=True,
+    )
+    return result
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a writer process (alive until the measurement ends)."""
     used = serve_cpu.cpu_seconds(pid)
@@ -364,13 +426,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--grow", type=int, default=200_000, help="requests the ids measurement's store grows to"
     )
+    parser.add_argument("--callgrind-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.callgrind_child:
+        callgrind_child(args.callgrind_child[0], int(args.callgrind_child[1]))
+        return
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="trajops-bench-writer-") as tmp_name:
         tmp = Path(tmp_name)
         insert_result = bench_insert(args.requests, args.rounds, tmp)
         ids_result = bench_ids(args.grow, args.requests, max(1, args.rounds - 1), tmp)
         pipeline_result = bench_pipeline(args.requests, args.rounds + 2, tmp)
+        pipeline_result["instructions"] = bench_pipeline_instructions(tmp)
         process: list[dict[str, Any]] = []
         for processes in (1, 2):
             samples: dict[float, list[float]] = {0.0: [], WriterConfig().gather_s: []}
