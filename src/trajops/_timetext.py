@@ -15,28 +15,26 @@ _MAX_SECONDS = 4096  # cached seconds before the cache starts over (a batch span
 
 
 class UtcText:
-    """``YYYY-MM-DD<sep>HH:MM:SS.ffffff<suffix>`` of an aware UTC datetime at or after 1970.
+    """``YYYY-MM-DD<sep>HH:MM:SS.ffffff<suffix>`` of an aware UTC datetime of year 1000 or later.
 
-    Calling it with anything else (naive, another zone, before 1970, a subclass) returns
+    Calling it with anything else (naive, another zone, an earlier year, a subclass) returns
     ``None``: the caller keeps its general formatter for those.
     """
 
     def __init__(self, sep: str, suffix: str = "") -> None:
         self.sep = sep
         self.suffix = suffix
-        self._seconds: dict[int, str] = {}
+        self._seconds: dict[tuple[int, int, int, int, int, int], str] = {}
 
     def __call__(self, moment: object) -> str | None:
-        if type(moment) is not datetime or moment.tzinfo is not UTC:
+        if type(moment) is not datetime or moment.tzinfo is not UTC or moment.year < 1000:
             return None
-        stamp = moment.timestamp()
-        if stamp < 0:
-            return None
-        whole = int(stamp)
-        head = self._seconds.get(whole)
+        # the fields themselves, not timestamp(): a float loses the microseconds of far years
+        second = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+        head = self._seconds.get(second)
         if head is None:
             if len(self._seconds) >= _MAX_SECONDS:
                 self._seconds.clear()
             head = moment.replace(microsecond=0, tzinfo=None).isoformat(self.sep)
-            self._seconds[whole] = head
+            self._seconds[second] = head
         return f"{head}.{moment.microsecond:06d}{self.suffix}"

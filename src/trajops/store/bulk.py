@@ -62,9 +62,14 @@ def _processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any
     """The column's bind processor; for SQLite datetimes, one that formats aware UTC values
     with :class:`~trajops._timetext.UtcText` (the same text, half the CPU) and hands anything
     else to SQLAlchemy's."""
-    general = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-    if general is None or not isinstance(table.c[name].type, DateTime):
-        return general
+    impl = table.c[name].type.dialect_impl(dialect)
+    general = impl.bind_processor(dialect)
+    if (
+        general is None
+        or not isinstance(table.c[name].type, DateTime)
+        or getattr(impl, "_storage_format", None) != sqlite.DATETIME._storage_format
+    ):
+        return general  # not a datetime, or stored in a format of its own
     text = UtcText(" ")
 
     def process(value: Any) -> Any:

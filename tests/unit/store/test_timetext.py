@@ -16,16 +16,18 @@ SQLITE_DATETIME = DATETIME().bind_processor(sqlite.dialect())
 
 def _moments() -> list[datetime]:
     rng = random.Random(7)
-    start = datetime(1970, 1, 1, tzinfo=UTC)
+    start = datetime(1000, 1, 1, tzinfo=UTC)
     found = [
         start,
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
         datetime(2026, 12, 6, 23, 59, 59, 999_999, tzinfo=UTC),
         datetime(2026, 12, 7, 0, 0, 0, 0, tzinfo=UTC),  # the next second, microsecond 0
         datetime(2028, 2, 29, 12, 0, 0, 1, tzinfo=UTC),
-        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 58, 999_999, tzinfo=UTC),  # far years: no float
+        datetime(9999, 12, 31, 23, 59, 59, 0, tzinfo=UTC),
     ]
     found += [
-        start + timedelta(microseconds=rng.randrange(0, 300 * 365 * 86_400 * 10**6))
+        start + timedelta(microseconds=rng.randrange(0, 9000 * 365 * 86_400 * 10**6))
         for _ in range(2000)
     ]
     # many values within few seconds: the cached second's text is reused
@@ -51,7 +53,7 @@ def test_zulu_text_matches_isoformat() -> None:
     [
         datetime(2026, 12, 6, 1, 2, 3),  # naive
         datetime(2026, 12, 6, 1, 2, 3, tzinfo=timezone(timedelta(hours=5))),  # another zone
-        datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),  # before the epoch
+        datetime(999, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),  # before year 1000
         "2026-12-06 01:02:03",
         None,
     ],
