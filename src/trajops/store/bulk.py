@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Table
+from sqlalchemy import Dialect, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -66,10 +66,10 @@ def _processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any
     general = impl.bind_processor(dialect)
     if (
         general is None
-        or not isinstance(table.c[name].type, DateTime)
-        or getattr(impl, "_storage_format", None) != sqlite.DATETIME._storage_format
+        or not isinstance(impl, sqlite.DATETIME)
+        or impl._storage_format != sqlite.DATETIME._storage_format
     ):
-        return general  # not a datetime, or stored in a format of its own
+        return general  # not a SQLite datetime, or stored in a format of its own
     text = UtcText(" ")
 
     def process(value: Any) -> Any:
