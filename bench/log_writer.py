@@ -7,9 +7,13 @@ Four measurements, each against its baseline in the same run:
   Core fallback (Core statements, as the writer inserted before 2026-12-04) and on its
   driver-level path, interleaved over ``--rounds``; CPU µs per request.
 * ``process``: ``python -m trajops.monitoring.log_process`` fed over its pipe at a steady
-  ``--rate`` (requests/s, one write every 5 ms as the API's sender does), by 1 process and by
-  2 processes on one store (as at 2 API workers), with group commit off (``gather_s=0``, the
-  baseline) and on (the default); CPU µs per request read from ``/proc``;
+  ``--rate`` (requests/s, one write every ``WriterConfig.handover_s`` as the API's sender
+  does), by 1 process and by 2 processes on one store (as at 2 API workers), in three
+  variants interleaved over ``--rounds``: group commit off (``gather_s=0``) and on, both with
+  automatic garbage collection at ``log_process.GC_THRESHOLD`` (the writer before
+  2026-12-06 evening), and the writer now (group commit, automatic collection off, cycles
+  collected every ``log_process.GC_INTERVAL_S``); CPU µs per request read from ``/proc``,
+  and the processes' peak resident memory;
 * ``ids``: ``LogWriter._insert`` into one SQLite store grown to ``--grow`` requests, in
   segments, with random request and audit record ids (the service before 2026-12-04, and any
   client that sends random ``X-Request-ID`` headers) and with time-ordered ones (UUIDv7, what the
@@ -17,13 +21,15 @@ Four measurements, each against its baseline in the same run:
 
 * ``pipeline``: the writer process's path from pipe block to database in one thread, on
   the same lines: ``decode``, ``put_rows`` a block of 440 rows at a time (20 ms of rows at
-  11k requests/s), batches of 1000 taken and inserted. Three variants, interleaved over
+  11k requests/s), batches of 1000 taken and inserted. Four variants, interleaved over
   ``--rounds``: the writer before 2026-12-05 (``queue.Queue``, one lock round per row, and
   Python's default GC threshold), the writer of 2026-12-05 (``RowQueue``, one lock round per
   block, and ``log_process.GC_THRESHOLD``; datetimes formatted by SQLAlchemy's SQLite
-  processor and ``isoformat``, the audit chain's replay check an ``IN`` list), and the
-  writer now (datetimes through ``trajops._timetext.UtcText``, the replay check an index
-  range); CPU µs per request. The same three under ``valgrind --tool=callgrind`` (when it is
+  processor and ``isoformat``, the audit chain's replay check an ``IN`` list),
+  ``gc_threshold`` (datetimes through ``trajops._timetext.UtcText``, the replay check an
+  index range: the writer of 2026-12-06 morning) and the writer now (the same with automatic
+  collection off and ``log_process.CycleCollector`` ticking after every block); CPU µs per
+  request. The same four under ``valgrind --tool=callgrind`` (when it is
   installed): instructions per request, counted on 1,000 and 3,000 requests and the
   difference divided by 2,000 (set-up cancels out). Instruction counts do not depend on what
   else the machine is doing, so they settle differences that its noise hides.
@@ -57,7 +63,7 @@ from typing import Any
 import numpy as np
 
 from trajops._ids import ordered_hex, random_hex
-from trajops.monitoring.log_process import GC_THRESHOLD
+from trajops.monitoring.log_process import GC_INTERVAL_S, GC_THRESHOLD, CycleCollector
 from trajops.security import audit as audit_module
 from trajops.security.audit import AUDIT_HOOKS, audit_row
 from trajops.store import bulk
@@ -71,7 +77,7 @@ import serve  # the benches' results folder and writer (write_result)
 import serve_cpu  # CPU time of a process from /proc
 
 ROOT = serve.ROOT
-_SEND_EVERY_S = 0.005
+_SEND_EVERY_S = WriterConfig().handover_s  # the API's sender hands rows over this often
 
 
 def request_rows(
@@ -221,10 +227,13 @@ class PerRowQueue:
         return batch
 
 
-PIPELINE_VARIANTS = {  # name: (queue class, young-generation GC threshold, 2026-12-06 changes)
+PIPELINE_VARIANTS = {
+    # name: (queue class, young-generation GC threshold or None for collection on a clock,
+    #        the datetime and replay-check changes of 2026-12-06)
     "before_2026_12_05": (PerRowQueue, 700, False),
     "before_2026_12_06": (RowQueue, GC_THRESHOLD, False),
-    "now": (RowQueue, GC_THRESHOLD, True),
+    "gc_threshold": (RowQueue, GC_THRESHOLD, True),
+    "now": (RowQueue, None, True),
 }
 
 
@@ -263,7 +272,12 @@ def pipeline_once(lines: list[bytes], variant: str, tmp: Path, tag: str) -> floa
     saved = gc.get_threshold()
     gc.collect()
     gc.freeze()
-    gc.set_threshold(threshold, *saved[1:])
+    collector = None
+    if threshold is None:  # as the writer process now runs: collections on a clock
+        gc.disable()
+        collector = CycleCollector(GC_INTERVAL_S)
+    else:
+        gc.set_threshold(threshold, *saved[1:])
     try:
         started = time.process_time()
         for start in range(0, len(lines), 440):
@@ -271,8 +285,11 @@ def pipeline_once(lines: list[bytes], variant: str, tmp: Path, tag: str) -> floa
             if writer.pending >= 1000 or start + 440 >= len(lines):
                 while batch := writer._drain([]):
                     writer._insert(batch)
+            if collector is not None:
+                collector.tick()
         spent = time.process_time() - started
     finally:
+        gc.enable()
         gc.set_threshold(*saved)
         gc.unfreeze()
         store.dispose()
@@ -289,14 +306,13 @@ def bench_pipeline(requests: int, rounds: int, tmp: Path) -> dict[str, Any]:
     medians = {name: statistics.median(v) for name, v in per.items()}
     result: dict[str, Any] = {
         "us_per_request": {name: round(m, 1) for name, m in medians.items()},
-        "before_2026_12_06_over_now": round(medians["before_2026_12_06"] / medians["now"], 2),
-        "before_2026_12_05_over_now": round(medians["before_2026_12_05"] / medians["now"], 2),
+        "over_now": {name: round(m / medians["now"], 2) for name, m in medians.items()},
         "rounds": {name: [round(x, 1) for x in v] for name, v in per.items()},
     }
     print(
         "  pipeline: "
         + ", ".join(f"{name} {m:.1f}" for name, m in medians.items())
-        + f" us/request ({result['before_2026_12_06_over_now']}x less than the day before)",
+        + f" us/request ({result['over_now']['gc_threshold']}x the GC threshold's)",
         flush=True,
     )
     return result
@@ -348,13 +364,13 @@ def bench_pipeline_instructions(tmp: Path) -> dict[str, Any] | None:
         per[name] = round((many - few) / (_COUNTED_REQUESTS[1] - _COUNTED_REQUESTS[0]))
     result = {
         "instructions_per_request": per,
-        "before_2026_12_06_over_now": round(per["before_2026_12_06"] / per["now"], 3),
+        "over_now": {name: round(n / per["now"], 3) for name, n in per.items()},
         "method": "callgrind, (instructions for 3000 requests - for 1000) / 2000",
     }
     print(
         "  pipeline instructions: "
         + ", ".join(f"{name} {n:,}" for name, n in per.items())
-        + f" per request ({result['before_2026_12_06_over_now']}x)",
+        + f" per request ({result['over_now']['gc_threshold']}x the GC threshold's)",
         flush=True,
     )
     return result
@@ -368,15 +384,40 @@ def _cpu_seconds(pid: int) -> float:
     return sum(used)
 
 
+def _peak_rss_mib(pid: int) -> float:
+    """Peak resident memory of a process so far (``VmHWM``), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit(f"no VmHWM for process {pid}")
+
+
+PROCESS_VARIANTS = {  # name: (gather_s, gc_interval_s; 0: automatic collection)
+    "gather_off": (0.0, 0.0),
+    "gc_threshold": (WriterConfig().gather_s, 0.0),
+    "now": (WriterConfig().gather_s, GC_INTERVAL_S),
+}
+"""``gather_off``: no group commit (before 2026-12-04); ``gc_threshold``: group commit with
+automatic collection at ``GC_THRESHOLD`` (before this change); ``now``: collections on a
+clock."""
+
+
 def bench_process(
-    *, processes: int, gather_s: float, rate: int, requests: int, tmp: Path, tag: str
-) -> float:
-    """CPU µs per request of ``processes`` writer processes fed ``rate`` requests/s in all."""
+    *, processes: int, variant: str, rate: int, requests: int, tmp: Path, tag: str
+) -> tuple[float, float]:
+    """CPU µs per request of ``processes`` writer processes fed ``rate`` requests/s in all,
+    and their largest peak resident memory (MiB)."""
+    gather_s, gc_interval_s = PROCESS_VARIANTS[variant]
     url = f"sqlite:///{tmp / f'process-{tag}.db'}"
     Store(url).dispose()  # migrated, as the API process does before starting writers
     config = WriterConfig(batch_size=1000, gather_s=gather_s)  # the service's batch size
     first = json.dumps(
-        {"database_url": url, "spool_dir": str(tmp / f"spool-{tag}"), "writer": asdict(config)}
+        {
+            "database_url": url,
+            "spool_dir": str(tmp / f"spool-{tag}"),
+            "writer": asdict(config),
+            "gc_interval_s": gc_interval_s,
+        }
     ).encode()
     lines = [encode_row(t, r) for t, r in request_rows(requests, seed=1)]
     procs = [
@@ -407,6 +448,7 @@ def bench_process(
         time.sleep(max(0.0, started + sent / rate - time.perf_counter()))
     time.sleep(1.5)  # the last batches are inserted
     spent = sum(_cpu_seconds(p.pid) for p in procs) - before
+    peak = max(_peak_rss_mib(p.pid) for p in procs)
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.close()
@@ -415,7 +457,7 @@ def bench_process(
         stored = session.query(PredictionRecord).count(), session.query(AuditEntry).count()
     if stored != (requests, requests):
         raise SystemExit(f"writer processes stored {stored}, expected {requests} of each")
-    return spent / requests * 1e6
+    return spent / requests * 1e6, peak
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -440,31 +482,35 @@ def main(argv: list[str] | None = None) -> None:
         pipeline_result["instructions"] = bench_pipeline_instructions(tmp)
         process: list[dict[str, Any]] = []
         for processes in (1, 2):
-            samples: dict[float, list[float]] = {0.0: [], WriterConfig().gather_s: []}
+            samples: dict[str, list[float]] = {name: [] for name in PROCESS_VARIANTS}
+            peaks: dict[str, list[float]] = {name: [] for name in PROCESS_VARIANTS}
             for r in range(args.rounds):
-                for gather_s in samples:  # interleaved: drift hits both alike
-                    samples[gather_s].append(
-                        bench_process(
-                            processes=processes,
-                            gather_s=gather_s,
-                            rate=args.rate,
-                            requests=args.requests,
-                            tmp=tmp,
-                            tag=f"{processes}-{gather_s}-{r}",
-                        )
+                for name in samples:  # interleaved: drift hits every variant alike
+                    us, peak = bench_process(
+                        processes=processes,
+                        variant=name,
+                        rate=args.rate,
+                        requests=args.requests,
+                        tmp=tmp,
+                        tag=f"{processes}-{name}-{r}",
                     )
-            off, on = (statistics.median(v) for v in samples.values())
+                    samples[name].append(us)
+                    peaks[name].append(peak)
+            medians = {name: statistics.median(v) for name, v in samples.items()}
             row = {
                 "processes": processes,
                 "rate_rps": args.rate,
-                "gather_off_us_per_request": round(off, 1),
-                "gather_on_us_per_request": round(on, 1),
-                "off_over_on": round(off / on, 2),
-                "rounds": {str(g): [round(x, 1) for x in v] for g, v in samples.items()},
+                "us_per_request": {name: round(m, 1) for name, m in medians.items()},
+                "over_now": {name: round(m / medians["now"], 2) for name, m in medians.items()},
+                "peak_rss_mib": {name: round(max(v), 1) for name, v in peaks.items()},
+                "rounds": {name: [round(x, 1) for x in v] for name, v in samples.items()},
             }
             print(
-                f"  process x{processes} at {args.rate} req/s: gather off {row['gather_off_us_per_request']}"
-                f" us/request, on {row['gather_on_us_per_request']} us/request ({row['off_over_on']}x)",
+                f"  process x{processes} at {args.rate} req/s: "
+                + ", ".join(f"{name} {m:.1f}" for name, m in medians.items())
+                + " us/request; peak RSS "
+                + ", ".join(f"{name} {m:.0f}" for name, m in row["peak_rss_mib"].items())
+                + " MiB",
                 flush=True,
             )
             process.append(row)
