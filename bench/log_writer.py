@@ -6,14 +6,15 @@ Four measurements, each against its baseline in the same run:
   chained audit rows) into fresh SQLite stores, with ``store.bulk.bulk_insert`` held on its
   Core fallback (Core statements, as the writer inserted before 2026-12-04) and on its
   driver-level path, interleaved over ``--rounds``; CPU µs per request.
-* ``process``: ``python -m trajops.monitoring.log_process`` fed over its pipe at a steady
-  ``--rate`` (requests/s, one write every ``WriterConfig.handover_s`` as the API's sender
-  does), by 1 process and by 2 processes on one store (as at 2 API workers), in three
-  variants interleaved over ``--rounds``: group commit off (``gather_s=0``) and on, both with
-  automatic garbage collection at ``log_process.GC_THRESHOLD`` (the writer before
-  2026-12-06 evening), and the writer now (group commit, automatic collection off, cycles
-  collected every ``log_process.GC_INTERVAL_S``); CPU µs per request read from ``/proc``,
-  and the processes' peak resident memory;
+* ``process``: ``python -m trajops.monitoring.log_process`` (through this script's
+  ``--writer-child``, which sets the GC threshold and times the collections) fed over its
+  pipe at each of ``--rates`` (requests/s, one write every ``WriterConfig.handover_s`` as the
+  API's sender does), by 1 process and by 2 processes on one store (as at 2 API workers), in
+  three variants interleaved over ``--rounds``: group commit off (``gather_s=0``) and on,
+  both with the young-generation GC threshold at 20,000 (the writer before 2026-12-06
+  evening), and the writer now (group commit, ``log_process.GC_THRESHOLD``); CPU µs per
+  request read from ``/proc``, µs per request spent in garbage collections (``gc.callbacks``,
+  from the first row on), and the processes' peak resident memory;
 * ``ids``: ``LogWriter._insert`` into one SQLite store grown to ``--grow`` requests, in
   segments, with random request and audit record ids (the service before 2026-12-04, and any
   client that sends random ``X-Request-ID`` headers) and with time-ordered ones (UUIDv7, what the
@@ -24,12 +25,12 @@ Four measurements, each against its baseline in the same run:
   11k requests/s), batches of 1000 taken and inserted. Four variants, interleaved over
   ``--rounds``: the writer before 2026-12-05 (``queue.Queue``, one lock round per row, and
   Python's default GC threshold), the writer of 2026-12-05 (``RowQueue``, one lock round per
-  block, and ``log_process.GC_THRESHOLD``; datetimes formatted by SQLAlchemy's SQLite
-  processor and ``isoformat``, the audit chain's replay check an ``IN`` list),
-  ``gc_threshold`` (datetimes through ``trajops._timetext.UtcText``, the replay check an
-  index range: the writer of 2026-12-06 morning) and the writer now (the same with automatic
-  collection off and ``log_process.CycleCollector`` ticking after every block); CPU µs per
-  request. The same four under ``valgrind --tool=callgrind`` (when it is
+  block, and a GC threshold of 20,000; datetimes formatted by SQLAlchemy's SQLite processor
+  and ``isoformat``, the audit chain's replay check an ``IN`` list), ``threshold_20k``
+  (datetimes through ``trajops._timetext.UtcText``, the replay check an index range: the
+  writer of 2026-12-06 morning) and the writer now (the same at
+  ``log_process.GC_THRESHOLD``); CPU µs per request. The same four under
+  ``valgrind --tool=callgrind`` (when it is
   installed): instructions per request, counted on 1,000 and 3,000 requests and the
   difference divided by 2,000 (set-up cancels out). Instruction counts do not depend on what
   else the machine is doing, so they settle differences that its noise hides.
@@ -39,13 +40,14 @@ Rows are built the way the API builds them (``audit_row``, ``encode_row``). Writ
 
 Usage::
 
-    .venv/bin/python bench/log_writer.py            # ~3 minutes
+    .venv/bin/python bench/log_writer.py            # ~12 minutes
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import queue
@@ -55,6 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,13 +66,14 @@ from typing import Any
 import numpy as np
 
 from trajops._ids import ordered_hex, random_hex
-from trajops.monitoring.log_process import GC_INTERVAL_S, GC_THRESHOLD, CycleCollector
+from trajops.monitoring import log_process
+from trajops.monitoring.log_process import GC_THRESHOLD
 from trajops.security import audit as audit_module
 from trajops.security.audit import AUDIT_HOOKS, audit_row
 from trajops.store import bulk
 from trajops.store.db import Store
 from trajops.store.models import AuditEntry, PredictionRecord
-from trajops.store.pipe_writer import encode_row, writer_process_command, writer_process_env
+from trajops.store.pipe_writer import encode_row, writer_process_env
 from trajops.store.writer import LogWriter, Row, RowQueue, WriterConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -228,12 +232,12 @@ class PerRowQueue:
 
 
 PIPELINE_VARIANTS = {
-    # name: (queue class, young-generation GC threshold or None for collection on a clock,
+    # name: (queue class, young-generation GC threshold,
     #        the datetime and replay-check changes of 2026-12-06)
     "before_2026_12_05": (PerRowQueue, 700, False),
-    "before_2026_12_06": (RowQueue, GC_THRESHOLD, False),
-    "gc_threshold": (RowQueue, GC_THRESHOLD, True),
-    "now": (RowQueue, None, True),
+    "before_2026_12_06": (RowQueue, 20_000, False),
+    "threshold_20k": (RowQueue, 20_000, True),
+    "now": (RowQueue, GC_THRESHOLD, True),
 }
 
 
@@ -249,7 +253,7 @@ class _NoUtcText:
 
 def _use_timetext_and_ranges(on: bool) -> None:
     """Switch the 2026-12-06 changes of the writer's path on or off (the bench's process)."""
-    bulk.UtcText = bulk_utc_text if on else _NoUtcText  # type: ignore[misc]
+    bulk.UtcText = bulk_utc_text if on else _NoUtcText  # type: ignore[misc,assignment]
     bulk._plans.clear()  # plans hold their processors
     audit_module._ZULU = audit_zulu if on else _NoUtcText()  # type: ignore[assignment]
     audit_module._RANGE_SPAN_MS = range_span_ms if on else -1  # -1: always the IN list
@@ -272,12 +276,7 @@ def pipeline_once(lines: list[bytes], variant: str, tmp: Path, tag: str) -> floa
     saved = gc.get_threshold()
     gc.collect()
     gc.freeze()
-    collector = None
-    if threshold is None:  # as the writer process now runs: collections on a clock
-        gc.disable()
-        collector = CycleCollector(GC_INTERVAL_S)
-    else:
-        gc.set_threshold(threshold, *saved[1:])
+    gc.set_threshold(threshold, *saved[1:])
     try:
         started = time.process_time()
         for start in range(0, len(lines), 440):
@@ -285,11 +284,8 @@ def pipeline_once(lines: list[bytes], variant: str, tmp: Path, tag: str) -> floa
             if writer.pending >= 1000 or start + 440 >= len(lines):
                 while batch := writer._drain([]):
                     writer._insert(batch)
-            if collector is not None:
-                collector.tick()
         spent = time.process_time() - started
     finally:
-        gc.enable()
         gc.set_threshold(*saved)
         gc.unfreeze()
         store.dispose()
@@ -312,7 +308,7 @@ def bench_pipeline(requests: int, rounds: int, tmp: Path) -> dict[str, Any]:
     print(
         "  pipeline: "
         + ", ".join(f"{name} {m:.1f}" for name, m in medians.items())
-        + f" us/request ({result['over_now']['gc_threshold']}x the GC threshold's)",
+        + f" us/request ({result['over_now']['threshold_20k']}x the 20k threshold's)",
         flush=True,
     )
     return result
@@ -362,15 +358,16 @@ def bench_pipeline_instructions(tmp: Path) -> dict[str, Any] | None:
     for name in PIPELINE_VARIANTS:
         few, many = (_instructions(name, n, tmp) for n in _COUNTED_REQUESTS)
         per[name] = round((many - few) / (_COUNTED_REQUESTS[1] - _COUNTED_REQUESTS[0]))
+    over_now = {name: round(n / per["now"], 3) for name, n in per.items()}
     result = {
         "instructions_per_request": per,
-        "over_now": {name: round(n / per["now"], 3) for name, n in per.items()},
+        "over_now": over_now,
         "method": "callgrind, (instructions for 3000 requests - for 1000) / 2000",
     }
     print(
         "  pipeline instructions: "
         + ", ".join(f"{name} {n:,}" for name, n in per.items())
-        + f" per request ({result['over_now']['gc_threshold']}x the GC threshold's)",
+        + f" per request ({over_now['threshold_20k']}x the 20k threshold's)",
         flush=True,
     )
     return result
@@ -392,22 +389,52 @@ def _peak_rss_mib(pid: int) -> float:
     raise SystemExit(f"no VmHWM for process {pid}")
 
 
-PROCESS_VARIANTS = {  # name: (gather_s, gc_interval_s; 0: automatic collection)
-    "gather_off": (0.0, 0.0),
-    "gc_threshold": (WriterConfig().gather_s, 0.0),
-    "now": (WriterConfig().gather_s, GC_INTERVAL_S),
+PROCESS_VARIANTS = {  # name: (gather_s, young-generation GC threshold)
+    "gather_off": (0.0, 20_000),
+    "threshold_20k": (WriterConfig().gather_s, 20_000),
+    "now": (WriterConfig().gather_s, GC_THRESHOLD),
 }
-"""``gather_off``: no group commit (before 2026-12-04); ``gc_threshold``: group commit with
-automatic collection at ``GC_THRESHOLD`` (before this change); ``now``: collections on a
-clock."""
+"""``gather_off``: no group commit (before 2026-12-04); ``threshold_20k``: group commit, GC
+threshold 20,000 (before 2026-12-06 evening); ``now``: ``log_process.GC_THRESHOLD``."""
+
+
+def writer_child(threshold: int) -> None:
+    """A writer process (``log_process.main``) with young-generation GC threshold
+    ``threshold`` that also times its garbage collections, from its first row to its exit;
+    prints ``{"gc_s", "collections"}`` to stderr as it exits."""
+    timed = {"on": False, "gc_s": 0.0, "collections": 0, "started": 0.0}
+
+    def timing(phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            timed["started"] = time.perf_counter() if timed["on"] else 0.0
+        elif timed["started"]:
+            timed["gc_s"] += time.perf_counter() - timed["started"]
+            timed["collections"] += 1
+
+    put_rows = LogWriter.put_rows
+
+    def put_rows_timed(self: LogWriter, rows: Iterable[Row]) -> None:
+        rows = list(rows)
+        timed["on"] = timed["on"] or bool(rows)
+        put_rows(self, rows)
+
+    log_process.GC_THRESHOLD = threshold
+    gc.callbacks.append(timing)
+    LogWriter.put_rows = put_rows_timed  # type: ignore[method-assign]
+    try:
+        log_process.main()
+    finally:
+        print(json.dumps({"gc_s": timed["gc_s"], "collections": timed["collections"]}),
+              file=sys.stderr, flush=True)  # fmt: skip
 
 
 def bench_process(
     *, processes: int, variant: str, rate: int, requests: int, tmp: Path, tag: str
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """CPU µs per request of ``processes`` writer processes fed ``rate`` requests/s in all,
-    and their largest peak resident memory (MiB)."""
-    gather_s, gc_interval_s = PROCESS_VARIANTS[variant]
+    their largest peak resident memory (MiB), and the µs per request they spent in garbage
+    collections."""
+    gather_s, threshold = PROCESS_VARIANTS[variant]
     url = f"sqlite:///{tmp / f'process-{tag}.db'}"
     Store(url).dispose()  # migrated, as the API process does before starting writers
     config = WriterConfig(batch_size=1000, gather_s=gather_s)  # the service's batch size
@@ -416,15 +443,15 @@ def bench_process(
             "database_url": url,
             "spool_dir": str(tmp / f"spool-{tag}"),
             "writer": asdict(config),
-            "gc_interval_s": gc_interval_s,
         }
     ).encode()
     lines = [encode_row(t, r) for t, r in request_rows(requests, seed=1)]
     procs = [
         subprocess.Popen(
-            writer_process_command(),
+            [sys.executable, __file__, "--writer-child", str(threshold)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             env=writer_process_env(),
         )
         for _ in range(processes)
@@ -449,27 +476,41 @@ def bench_process(
     time.sleep(1.5)  # the last batches are inserted
     spent = sum(_cpu_seconds(p.pid) for p in procs) - before
     peak = max(_peak_rss_mib(p.pid) for p in procs)
+    gc_s = 0.0
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait(60)
+    for proc in procs:
+        assert proc.stderr is not None
+        gc_s += json.loads(proc.stderr.read().decode().strip().splitlines()[-1])["gc_s"]
     with Store(url, run_migrations=False).session() as session:
         stored = session.query(PredictionRecord).count(), session.query(AuditEntry).count()
     if stored != (requests, requests):
         raise SystemExit(f"writer processes stored {stored}, expected {requests} of each")
-    return spent / requests * 1e6, peak
+    return spent / requests * 1e6, peak, gc_s / requests * 1e6
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000, help="requests per measurement")
-    parser.add_argument("--rate", type=int, default=4000, help="requests/s fed to the writers")
+    parser.add_argument(
+        "--rates",
+        type=int,
+        nargs="+",
+        default=[4000, 9000],
+        help="requests/s fed to the writers (the process measurement runs at each)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="repeats of every measurement")
     parser.add_argument(
         "--grow", type=int, default=200_000, help="requests the ids measurement's store grows to"
     )
     parser.add_argument("--callgrind-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--writer-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.writer_child is not None:
+        writer_child(args.writer_child)
+        return
     if args.callgrind_child:
         callgrind_child(args.callgrind_child[0], int(args.callgrind_child[1]))
         return
@@ -481,33 +522,41 @@ def main(argv: list[str] | None = None) -> None:
         pipeline_result = bench_pipeline(args.requests, args.rounds + 2, tmp)
         pipeline_result["instructions"] = bench_pipeline_instructions(tmp)
         process: list[dict[str, Any]] = []
-        for processes in (1, 2):
+        for rate, processes in itertools.product(args.rates, (1, 2)):
             samples: dict[str, list[float]] = {name: [] for name in PROCESS_VARIANTS}
             peaks: dict[str, list[float]] = {name: [] for name in PROCESS_VARIANTS}
+            gc_us: dict[str, list[float]] = {name: [] for name in PROCESS_VARIANTS}
             for r in range(args.rounds):
                 for name in samples:  # interleaved: drift hits every variant alike
-                    us, peak = bench_process(
+                    us, peak, gc_cost = bench_process(
                         processes=processes,
                         variant=name,
-                        rate=args.rate,
+                        rate=rate,
                         requests=args.requests,
                         tmp=tmp,
-                        tag=f"{processes}-{name}-{r}",
+                        tag=f"{rate}-{processes}-{name}-{r}",
                     )
                     samples[name].append(us)
                     peaks[name].append(peak)
+                    gc_us[name].append(gc_cost)
             medians = {name: statistics.median(v) for name, v in samples.items()}
             row = {
                 "processes": processes,
-                "rate_rps": args.rate,
+                "rate_rps": rate,
                 "us_per_request": {name: round(m, 1) for name, m in medians.items()},
                 "over_now": {name: round(m / medians["now"], 2) for name, m in medians.items()},
+                "gc_us_per_request": {
+                    name: round(statistics.median(v), 2) for name, v in gc_us.items()
+                },
                 "peak_rss_mib": {name: round(max(v), 1) for name, v in peaks.items()},
                 "rounds": {name: [round(x, 1) for x in v] for name, v in samples.items()},
+                "gc_rounds": {name: [round(x, 2) for x in v] for name, v in gc_us.items()},
             }
             print(
-                f"  process x{processes} at {args.rate} req/s: "
+                f"  process x{processes} at {rate} req/s: "
                 + ", ".join(f"{name} {m:.1f}" for name, m in medians.items())
+                + " us/request; in GC "
+                + ", ".join(f"{name} {m:.2f}" for name, m in row["gc_us_per_request"].items())
                 + " us/request; peak RSS "
                 + ", ".join(f"{name} {m:.0f}" for name, m in row["peak_rss_mib"].items())
                 + " MiB",

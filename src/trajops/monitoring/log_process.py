@@ -2,7 +2,7 @@
 
 Run as ``python -m trajops.monitoring.log_process`` by the API process, one per API worker.
 stdin: one JSON config line (database URL, spool folder, batching), then rows as spool lines
-(``{"table", "row"}``); the config line may also set ``gc_interval_s`` (below). stdout: JSON status lines (rows written and spooled, store health)
+(``{"table", "row"}``). stdout: JSON status lines (rows written and spooled, store health)
 every 0.1 s and once at exit. On end of input (the API closed the pipe or died) it
 writes or spools everything it holds and exits 0. SIGINT and SIGTERM are ignored: the API
 process decides when logging ends, so a signal sent to the whole process group (Ctrl-C, a
@@ -16,7 +16,6 @@ import itertools
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,36 +28,10 @@ from trajops.store.writer import LogWriter, WriterConfig
 
 _STATUS_INTERVAL_S = 0.1
 _READ_BYTES = 1 << 20
-GC_THRESHOLD = 20_000
-"""Young-generation threshold of the writer process when automatic collection is on
-(``gc_interval_s`` 0; Python's default: 700)."""
-GC_INTERVAL_S = 1.0
-"""Seconds between the writer process's own collections of reference cycles; automatic
-collection is off (docs/performance.md). 0 turns automatic collection back on."""
-
-
-class CycleCollector:
-    """Collects reference cycles at most once per ``interval_s``, when :meth:`tick` is called.
-
-    The writer process runs with automatic collection off: its rows are acyclic JSON data
-    that reference counting frees, and automatic collections triggered by decoding them walked
-    every row still waiting in the queue, again and again. Some cycles do arise (database
-    sessions, exceptions with their tracebacks); this collects them on a clock instead, so
-    they live at most ``interval_s`` longer.
-    """
-
-    def __init__(self, interval_s: float, clock: Any = time.monotonic) -> None:
-        self.interval_s = interval_s
-        self._clock = clock
-        self._due = clock() + interval_s
-        self.collections = 0
-
-    def tick(self) -> None:
-        now = self._clock()
-        if now >= self._due:
-            gc.collect()
-            self.collections += 1
-            self._due = now + self.interval_s
+GC_THRESHOLD = 100_000
+"""Young-generation threshold of the writer process (Python's default: 700). Above the
+objects that the rows of one group-commit window hold at the rates one writer process
+sustains, so that steady logging triggers no collection at all (docs/performance.md)."""
 
 
 def _status(writer: LogWriter, out: IO[bytes]) -> None:
@@ -76,13 +49,9 @@ def _status(writer: LogWriter, out: IO[bytes]) -> None:
     out.flush()
 
 
-def _report(
-    writer: LogWriter, out: IO[bytes], stop: threading.Event, collector: CycleCollector | None
-) -> None:
+def _report(writer: LogWriter, out: IO[bytes], stop: threading.Event) -> None:
     while not stop.wait(_STATUS_INTERVAL_S):
         _status(writer, out)
-        if collector is not None:
-            collector.tick()
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
@@ -108,22 +77,16 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     # and the collections it triggers would walk them all (as in the API process).
     gc.collect()
     gc.freeze()
-    # Decoded rows are acyclic JSON data that reference counting frees once inserted, but
-    # every automatic collection walks the rows still waiting in the queue or the batch, and
-    # survivors are walked again by the older generations' collections. At the default
-    # threshold (700) that was ~4 % of the writer's CPU per request, and still ~15 % at
-    # GC_THRESHOLD in the service (bench/log_writer.py, "process"). So collection runs on a
-    # clock, in the status thread, instead.
-    gc_interval_s = float(config.get("gc_interval_s", GC_INTERVAL_S))
-    collector = None
-    if gc_interval_s > 0:
-        gc.disable()
-        collector = CycleCollector(gc_interval_s)
-    else:
-        gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    # Decoded rows are acyclic JSON data that reference counting frees once inserted. Python
+    # counts tracked objects allocated minus freed, so a collection starts when the rows alive
+    # at once pass the threshold, and it walks every row still waiting in the queue or the
+    # batch. At the default (700) that was every ~25 requests' rows, ~4 % of the writer's CPU;
+    # at 20,000, one or two collections per group-commit window at 9k requests/s (~6 ms each,
+    # bench/log_writer.py, "process"). At GC_THRESHOLD a window's rows stay below it.
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     writer.start()
     stop = threading.Event()
-    reporter = threading.Thread(target=_report, args=(writer, stdout, stop, collector), daemon=True)
+    reporter = threading.Thread(target=_report, args=(writer, stdout, stop), daemon=True)
     reporter.start()
     try:
         for block in itertools.chain([first[1:]], blocks):
