@@ -11,8 +11,8 @@ Four measurements, each against its baseline in the same run:
   pipe at each of ``--rates`` (requests/s, one write every ``WriterConfig.handover_s`` as the
   API's sender does), by 1 process and by 2 processes on one store (as at 2 API workers), in
   three variants interleaved over ``--rounds``: group commit off (``gather_s=0``) and on,
-  both with the young-generation GC threshold at 20,000 (the writer before 2026-12-06
-  evening), and the writer now (group commit, ``log_process.GC_THRESHOLD``); CPU µs per
+  both with the young-generation GC threshold at 20,000 (the writer before 2026-12-06,
+  03:00 UTC), and the writer now (group commit, ``log_process.GC_THRESHOLD``); CPU µs per
   request read from ``/proc``, µs per request spent in garbage collections (``gc.callbacks``,
   from the first row on), and the processes' peak resident memory;
 * ``ids``: ``LogWriter._insert`` into one SQLite store grown to ``--grow`` requests, in
@@ -395,7 +395,7 @@ PROCESS_VARIANTS = {  # name: (gather_s, young-generation GC threshold)
     "now": (WriterConfig().gather_s, GC_THRESHOLD),
 }
 """``gather_off``: no group commit (before 2026-12-04); ``threshold_20k``: group commit, GC
-threshold 20,000 (before 2026-12-06 evening); ``now``: ``log_process.GC_THRESHOLD``."""
+threshold 20,000 (before 2026-12-06, 03:00 UTC); ``now``: ``log_process.GC_THRESHOLD``."""
 
 
 def writer_child(threshold: int) -> None:
