@@ -30,8 +30,9 @@ _STATUS_INTERVAL_S = 0.1
 _READ_BYTES = 1 << 20
 GC_THRESHOLD = 100_000
 """Young-generation threshold of the writer process (Python's default: 700). Above the
-objects that the rows of one group-commit window hold at the rates one writer process
-sustains, so that steady logging triggers no collection at all (docs/performance.md)."""
+objects that the rows of two group-commit windows (one being inserted, the next gathering)
+hold at the rates one writer process sustains, so that steady logging triggers no collection
+at all (docs/performance.md)."""
 
 
 def _status(writer: LogWriter, out: IO[bytes]) -> None:
@@ -81,8 +82,8 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     # counts tracked objects allocated minus freed, so a collection starts when the rows alive
     # at once pass the threshold, and it walks every row still waiting in the queue or the
     # batch. At the default (700) that was every ~25 requests' rows, ~4 % of the writer's CPU;
-    # at 20,000, one or two collections per group-commit window at 9k requests/s (~6 ms each,
-    # bench/log_writer.py, "process"). At GC_THRESHOLD a window's rows stay below it.
+    # at 20,000, ~1 µs per request at 9k requests/s in pauses of a few milliseconds
+    # (bench/log_writer.py, "process"). At GC_THRESHOLD two windows' rows stay below it.
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     writer.start()
     stop = threading.Event()
