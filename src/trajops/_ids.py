@@ -71,6 +71,16 @@ def ordered_hex() -> str:
     return head + _VARIANT_NIBBLE[tail[0]] + tail[1:]
 
 
+def ordered_hex_ms(value: str) -> int | None:
+    """The Unix milliseconds of an :func:`ordered_hex` id (any 32-hex-digit UUIDv7), else None."""
+    if len(value) != 32 or value[12] != "7":
+        return None
+    try:
+        return int(value[:12], 16)
+    except ValueError:
+        return None
+
+
 def _reset_after_fork() -> None:  # a forked child must not hand out its parent's next ids
     global _pool, _offset, _lock
     _lock = threading.Lock()

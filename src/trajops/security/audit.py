@@ -27,7 +27,7 @@ import orjson
 from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
-from trajops._ids import ordered_hex
+from trajops._ids import ordered_hex, ordered_hex_ms
 from trajops._timetext import UtcText
 from trajops.privacy.pseudonym import Pseudonymiser
 from trajops.security._time import utc, utcnow
@@ -248,7 +248,7 @@ def _stored_ids(session: Session, wanted: set[str]) -> set[str]:
     rather than in Python's order.
     """
     low, high = min(wanted), max(wanted)
-    start, end = _uuid7_ms(low), _uuid7_ms(high)
+    start, end = ordered_hex_ms(low), ordered_hex_ms(high)
     column = AuditEntry.record_id
     if (
         start is not None
@@ -259,16 +259,6 @@ def _stored_ids(session: Session, wanted: set[str]) -> set[str]:
         in_range = session.scalars(select(column).where(column.between(low, high)))
         return wanted.intersection(in_range)
     return set(session.scalars(select(column).where(column.in_(wanted))))
-
-
-def _uuid7_ms(record_id: str) -> int | None:
-    """The Unix milliseconds of a 32-hex-digit UUIDv7, else None."""
-    if len(record_id) != 32 or record_id[12] != "7":
-        return None
-    try:
-        return int(record_id[:12], 16)
-    except ValueError:
-        return None
 
 
 def insert_chained(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

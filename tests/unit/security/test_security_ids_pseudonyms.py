@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from trajops import _ids
-from trajops._ids import ordered_hex, random_hex
+from trajops._ids import ordered_hex, ordered_hex_ms, random_hex
 from trajops.privacy.pseudonym import Pseudonymiser
 
 
@@ -61,6 +61,15 @@ def test_ordered_ids_stay_sorted_past_4096_per_millisecond_and_a_clock_step_back
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert {int(i[:12], 16) for i in same_ms} == {1_800_000_000_000, 1_800_000_000_001}
     assert all(uuid.UUID(i).version == 7 for i in ids)
+
+
+def test_the_millisecond_of_an_ordered_id_is_read_back() -> None:
+    before = time.time_ns() // 1_000_000
+    made = ordered_hex_ms(ordered_hex())
+    assert made is not None and before <= made <= time.time_ns() // 1_000_000
+    assert ordered_hex_ms(uuid.uuid4().hex) is None  # version 4, not 7
+    assert ordered_hex_ms("0" * 12 + "7" + "x" * 19) is None  # not hex
+    assert ordered_hex_ms("abc") is None
 
 
 def test_memoised_pseudonyms_equal_fresh_ones_and_stay_bounded() -> None:
