@@ -68,7 +68,7 @@ def test_the_millisecond_of_an_ordered_id_is_read_back() -> None:
     made = ordered_hex_ms(ordered_hex())
     assert made is not None and before <= made <= time.time_ns() // 1_000_000
     assert ordered_hex_ms(uuid.uuid4().hex) is None  # version 4, not 7
-    assert ordered_hex_ms("0" * 12 + "7" + "x" * 19) is None  # not hex
+    assert ordered_hex_ms("x" * 12 + "7" + "0" * 19) is None  # its time is not hex
     assert ordered_hex_ms("abc") is None
 
 
