@@ -57,26 +57,25 @@ def collections() -> Iterator[list[int]]:
         gc.set_threshold(*saved)
 
 
-def _hold_a_window(tmp_path: Path, threshold: int, collections: list[int]) -> int:
+def _hold_two_windows(tmp_path: Path, threshold: int, collections: list[int]) -> int:
     writer = LogWriter(Store(f"sqlite:///{tmp_path / 'ops.db'}"), tmp_path / "spool")
     lines = _window_lines()
     gc.collect()  # the young generation's count starts at 0
     gc.set_threshold(threshold, *gc.get_threshold()[1:])
     before = len(collections)
     writer.put_rows([writer.decode(line) for line in lines])  # the queue holds them all
-    held = writer.pending
-    assert held == len(lines)
+    assert writer.pending == len(lines)
     return len(collections) - before
 
 
 def test_two_group_commit_windows_of_rows_trigger_no_collection(
     tmp_path: Path, collections: list[int]
 ) -> None:
-    assert _hold_a_window(tmp_path, GC_THRESHOLD, collections) == 0
+    assert _hold_two_windows(tmp_path, GC_THRESHOLD, collections) == 0
 
 
 def test_the_previous_threshold_collected_within_two_windows(
     tmp_path: Path, collections: list[int]
 ) -> None:
     # The same rows at 20,000: collections start (so the test above can fail).
-    assert _hold_a_window(tmp_path, 20_000, collections) >= 1
+    assert _hold_two_windows(tmp_path, 20_000, collections) >= 1
