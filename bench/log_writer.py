@@ -69,6 +69,7 @@ from trajops._ids import ordered_hex, random_hex
 from trajops.monitoring import log_process
 from trajops.monitoring.log_process import GC_THRESHOLD
 from trajops.security import audit as audit_module
+from trajops.security.anonymise import stored_coordinates
 from trajops.security.audit import AUDIT_HOOKS, audit_row
 from trajops.store import bulk
 from trajops.store.db import Store
@@ -85,17 +86,24 @@ _SEND_EVERY_S = WriterConfig().handover_s  # the API's sender hands rows over th
 
 
 def request_rows(
-    n: int, seed: int = 0, *, ordered: bool = True
+    n: int, seed: int = 0, *, ordered: bool = True, json_text: bool = True
 ) -> list[tuple[str, dict[str, Any]]]:
     """``n`` requests' rows as the API hands them over: a prediction row and an audit row.
 
     ``ordered``: request and audit record ids are time-ordered, as the service makes them;
-    otherwise random (as a client's own random ``X-Request-ID`` would be)."""
+    otherwise random (as a client's own random ``X-Request-ID`` would be). ``json_text``: the
+    coordinates as JSON text (``stored_coordinates``, as the API encodes them since
+    2026-12-06, 06:00 UTC); otherwise as nested lists (the API before)."""
     rng = np.random.default_rng(seed)
     make_id = ordered_hex if ordered else random_hex
     rows: list[tuple[str, dict[str, Any]]] = []
     for _ in range(n):
         request_id = make_id()
+        obs, pred = rng.normal(size=(1, 8, 2)) * 5, rng.normal(size=(1, 12, 2)) * 5
+        if json_text:
+            inputs, outputs = stored_coordinates(obs, 3)[0], stored_coordinates(pred, 3)[0]
+        else:
+            inputs, outputs = np.round(obs[0], 3).tolist(), np.round(pred[0], 3).tolist()
         rows.append(
             (
                 "predictions",
@@ -107,8 +115,8 @@ def request_rows(
                     "variant": "default",
                     "agent_key": random_hex(),
                     "scene_key": None,
-                    "inputs": np.round(rng.normal(size=(8, 2)) * 5, 3).tolist(),
-                    "outputs": np.round(rng.normal(size=(12, 2)) * 5, 3).tolist(),
+                    "inputs": inputs,
+                    "outputs": outputs,
                     "step_s": 0.4,
                     "latency_ms": 0.4,
                 },
@@ -233,12 +241,20 @@ class PerRowQueue:
 
 PIPELINE_VARIANTS = {
     # name: (queue class, young-generation GC threshold,
-    #        the datetime and replay-check changes of 2026-12-06)
-    "before_2026_12_05": (PerRowQueue, 700, False),
-    "before_2026_12_06": (RowQueue, 20_000, False),
-    "threshold_20k": (RowQueue, 20_000, True),
-    "now": (RowQueue, GC_THRESHOLD, True),
+    #        the datetime and replay-check changes of 2026-12-06,
+    #        coordinates as JSON text in the lines)
+    "before_2026_12_05": (PerRowQueue, 700, False, False),
+    "before_2026_12_06": (RowQueue, 20_000, False, False),
+    "threshold_20k": (RowQueue, 20_000, True, False),
+    "lists": (RowQueue, GC_THRESHOLD, True, False),
+    "now": (RowQueue, GC_THRESHOLD, True, True),
 }
+
+
+def pipeline_lines(variant: str, requests: int, seed: int) -> list[bytes]:
+    """``requests`` requests' lines in the form ``variant``'s API process sent them."""
+    json_text = PIPELINE_VARIANTS[variant][3]
+    return [encode_row(t, r) for t, r in request_rows(requests, seed=seed, json_text=json_text)]
 
 
 class _NoUtcText:
@@ -266,7 +282,7 @@ range_span_ms = audit_module._RANGE_SPAN_MS
 
 def pipeline_once(lines: list[bytes], variant: str, tmp: Path, tag: str) -> float:
     """CPU µs per request of decoding, queueing and inserting ``lines`` (two per request)."""
-    queue_class, threshold, changes = PIPELINE_VARIANTS[variant]
+    queue_class, threshold, changes, _ = PIPELINE_VARIANTS[variant]
     _use_timetext_and_ranges(changes)
     store = Store(f"sqlite:///{tmp / f'pipeline-{tag}.db'}")
     writer = LogWriter(
@@ -294,11 +310,11 @@ def pipeline_once(lines: list[bytes], variant: str, tmp: Path, tag: str) -> floa
 
 
 def bench_pipeline(requests: int, rounds: int, tmp: Path) -> dict[str, Any]:
-    lines = [encode_row(t, r) for t, r in request_rows(requests, seed=2)]
+    lines = {name: pipeline_lines(name, requests, seed=2) for name in PIPELINE_VARIANTS}
     per: dict[str, list[float]] = {name: [] for name in PIPELINE_VARIANTS}
     for r in range(rounds):
         for name in per:  # interleaved: drift hits every variant alike
-            per[name].append(pipeline_once(lines, name, tmp, f"{name}-{r}"))
+            per[name].append(pipeline_once(lines[name], name, tmp, f"{name}-{r}"))
     medians = {name: statistics.median(v) for name, v in per.items()}
     result: dict[str, Any] = {
         "us_per_request": {name: round(m, 1) for name, m in medians.items()},
@@ -322,9 +338,9 @@ def callgrind_child(variant: str, requests: int) -> None:
     ``pipeline_once`` instrumented (``callgrind_control`` switches it on and off)."""
     with tempfile.TemporaryDirectory(prefix="trajops-bench-cg-") as tmp_name:
         tmp = Path(tmp_name)
-        warm = [encode_row(t, r) for t, r in request_rows(300, seed=1)]
+        warm = pipeline_lines(variant, 300, seed=1)
         pipeline_once(warm, variant, tmp, "warm")  # plans compiled, caches filled
-        lines = [encode_row(t, r) for t, r in request_rows(requests, seed=2)]
+        lines = pipeline_lines(variant, requests, seed=2)
         pid = str(os.getpid())
         subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
         pipeline_once(lines, variant, tmp, "counted")

@@ -14,7 +14,7 @@ from trajops.monitoring.accuracy import FeedbackScore, online_performance, recor
 from trajops.monitoring.alerts import AlertManager
 from trajops.monitoring.notifiers import notifiers_from_settings
 from trajops.privacy import Pseudonymiser, load_or_create_key
-from trajops.security.anonymise import bucket_time, round_coordinates
+from trajops.security.anonymise import bucket_time, stored_coordinates
 from trajops.security.audit import AUDIT_HOOKS
 from trajops.settings import Settings
 from trajops.store import LogWriter, Store
@@ -91,7 +91,9 @@ class Monitor:
         now = bucket_time(datetime.now(UTC), self.settings.store_time_bucket_s)
         scene_key = self.pseudonymise(scene_id, namespace="scene") if scene_id else None
         decimals = self.settings.store_coordinate_decimals
-        obs_list, pred_list = round_coordinates(obs, decimals), round_coordinates(pred, decimals)
+        # JSON text per agent, encoded here once (trajops.store.json_text)
+        obs_texts = stored_coordinates(obs, decimals)
+        pred_texts = stored_coordinates(pred, decimals)
         rows = [
             {
                 "request_id": request_id,
@@ -106,7 +108,7 @@ class Monitor:
                 "step_s": step_s,
                 "latency_ms": latency_ms,
             }
-            for agent_id, o, p in zip(agent_ids, obs_list, pred_list, strict=True)
+            for agent_id, o, p in zip(agent_ids, obs_texts, pred_texts, strict=True)
         ]
         self.writer.submit("predictions", rows)
 

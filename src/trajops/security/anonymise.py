@@ -9,15 +9,17 @@ serves drift windows, but both make re-identification by linking with other sour
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
+
+from trajops.store.json_text import JsonText, json_texts
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def round_coordinates(points: np.ndarray, decimals: int) -> list[Any]:
-    """``points`` rounded to ``decimals`` places, as nested lists ready for a JSON column.
+def stored_coordinates(points: np.ndarray, decimals: int) -> list[JsonText]:
+    """``points`` rounded to ``decimals`` places, one JSON text per entry of the first axis
+    (e.g. per agent), ready for a JSON column (:mod:`trajops.store.json_text`).
 
     Args:
         points: ``(..., 2)`` coordinates in metres, e.g. ``(N, T_obs, 2)``.
@@ -25,10 +27,9 @@ def round_coordinates(points: np.ndarray, decimals: int) -> list[Any]:
     """
     if not 0 <= decimals <= 8:
         raise ValueError(f"decimals must be in 0..8, got {decimals}")
-    # the array's own method: np.round(a) dispatches to it through a Python wrapper
-    rounded = np.asarray(points, dtype=float).round(decimals)  # same shape as points
-    result: list[Any] = rounded.tolist()
-    return result
+    # the array's own method: np.round(a) dispatches to it through a Python wrapper; the
+    # result is a new C-contiguous array, as orjson encodes it
+    return json_texts(np.asarray(points, dtype=float).round(decimals))
 
 
 def bucket_time(moment: datetime, bucket_s: float) -> datetime:

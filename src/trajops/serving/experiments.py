@@ -33,7 +33,7 @@ from trajops.experiments import (
 )
 from trajops.experiments.guardrails import is_invalid_output
 from trajops.monitoring.service import Monitor
-from trajops.security.anonymise import round_coordinates
+from trajops.security.anonymise import stored_coordinates
 from trajops.serving.cache import normalise_obs
 from trajops.serving.middleware import KEY_ID_KEY
 from trajops.serving.pool import ModelPool
@@ -182,7 +182,7 @@ class ExperimentRuntime:
                     "model_version": model.version,
                     "outputs": out,
                 }
-                for agent_id, out in zip(agent_ids, round_coordinates(pred, decimals), strict=True)
+                for agent_id, out in zip(agent_ids, stored_coordinates(pred, decimals), strict=True)
             ]
         except Exception as exc:  # a failing challenger is a guardrail matter, not the caller's
             error = True

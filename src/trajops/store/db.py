@@ -16,11 +16,14 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trajops.errors import ConfigError, ServiceUnavailable
+from trajops.store.json_text import JsonText
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _orjson_dumps(value: Any) -> str:
+    if type(value) is JsonText:  # encoded by the API process (trajops.store.json_text)
+        return str(value)
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from trajops.store.json_text import JSON_TEXT
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -32,8 +34,9 @@ class PredictionRecord(Base):
     variant: Mapped[str] = mapped_column(String(64), nullable=False, default="default")
     agent_key: Mapped[str] = mapped_column(String(64), nullable=False)
     scene_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    inputs: Mapped[list[Any]] = mapped_column(JSON, nullable=False)  # (T_obs, 2)
-    outputs: Mapped[list[Any]] = mapped_column(JSON, nullable=False)  # (T_pred, 2)
+    # (T_obs, 2) and (T_pred, 2), encoded by the API process (trajops.store.json_text)
+    inputs: Mapped[list[Any]] = mapped_column(JSON, nullable=False, info={JSON_TEXT: True})
+    outputs: Mapped[list[Any]] = mapped_column(JSON, nullable=False, info={JSON_TEXT: True})
     step_s: Mapped[float] = mapped_column(Float, nullable=False, default=0.4)
     latency_ms: Mapped[float] = mapped_column(Float, nullable=False)
 
@@ -241,7 +244,9 @@ class ShadowPrediction(Base):
         DateTime(timezone=True), default=utcnow, nullable=False
     )
     model_version: Mapped[str] = mapped_column(String(32), nullable=False)
-    outputs: Mapped[list[Any]] = mapped_column(JSON, nullable=False)  # (T_pred, 2)
+    outputs: Mapped[list[Any]] = mapped_column(  # (T_pred, 2), as predictions.outputs
+        JSON, nullable=False, info={JSON_TEXT: True}
+    )
 
     __table_args__ = (
         Index(

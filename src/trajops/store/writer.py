@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from trajops._ids import ordered_hex
 from trajops.store.bulk import bulk_insert
 from trajops.store.db import Store
+from trajops.store.json_text import JSON_TEXT, JsonText
 from trajops.store.models import Base
 
 log = logging.getLogger(__name__)
@@ -299,6 +300,10 @@ class LogWriter:
             name: tuple(c.name for c in t.columns if isinstance(c.type, DateTime))
             for name, t in self._tables.items()
         }
+        self._json_texts: dict[str, tuple[str, ...]] = {
+            name: tuple(c.name for c in t.columns if c.info.get(JSON_TEXT))
+            for name, t in self._tables.items()
+        }
 
     # --- producer side (any thread; submit never blocks, put_rows waits) ---------------
     def submit(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
@@ -423,7 +428,8 @@ class LogWriter:
             self._on_spool(len(rows))
 
     def decode(self, line: str | bytes) -> Row:
-        """One spool line (``{"table", "row"}``) back into a row, with its datetimes."""
+        """One spool line (``{"table", "row"}``) back into a row, with its datetimes, and with
+        the JSON text of columns that carry it (:mod:`trajops.store.json_text`) marked."""
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError:  # NaN literals or huge integers written by json.dumps
@@ -436,6 +442,10 @@ class LogWriter:
             value = row.get(col)
             if isinstance(value, str):
                 row[col] = datetime.fromisoformat(value)
+        for col in self._json_texts[name]:
+            value = row.get(col)
+            if type(value) is str:
+                row[col] = JsonText(value)
         return name, row
 
     def replay(self) -> int:

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select, text
 
@@ -13,6 +14,7 @@ from tests._support.rows import prediction_rows
 from tests._support.services import private_postgres, shared_pg_available, temp_database
 from trajops.errors import ConflictError, NotFoundError
 from trajops.monitoring.accuracy import online_performance, record_feedback
+from trajops.security.anonymise import stored_coordinates
 from trajops.store import LogWriter, PredictionRecord, Store
 from trajops.store.writer import WriterConfig, spool_files
 
@@ -81,6 +83,26 @@ def test_writer_feedback_and_performance(tmp_path: Path) -> None:
             )
             == []
         )
+        store.dispose()
+
+
+def test_json_text_coordinates_are_stored_as_json(tmp_path: Path) -> None:
+    """Coordinates encoded by the API (JsonText) reach a PostgreSQL JSON column as JSON, not
+    as a JSON string holding JSON (psycopg's JSON dumper calls the store's serializer)."""
+    rows = prediction_rows(2)
+    texts = stored_coordinates(np.array([[[1.25, -2.0]] * 8, [[3.0, 4.5]] * 8]), 3)
+    for row, inputs in zip(rows, texts, strict=True):
+        row["inputs"] = inputs
+    with temp_database() as url:
+        store = Store(url)
+        LogWriter(store, tmp_path / "spool")._insert([("predictions", r) for r in rows])
+        with store.session() as s:
+            stored = s.execute(
+                text("select json_typeof(inputs), inputs->0->>1 from predictions order by id")
+            ).all()
+            assert [tuple(r) for r in stored] == [("array", "-2.0"), ("array", "4.5")]
+            first = s.scalars(select(PredictionRecord).order_by(PredictionRecord.id)).first()
+            assert first is not None and first.inputs == [[1.25, -2.0]] * 8
         store.dispose()
 
 

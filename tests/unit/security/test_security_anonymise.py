@@ -10,17 +10,17 @@ import pytest
 from sqlalchemy import select
 
 from trajops.monitoring.service import Monitor
-from trajops.security.anonymise import bucket_time, round_coordinates
+from trajops.security.anonymise import bucket_time, stored_coordinates
 from trajops.settings import Settings
 from trajops.store import PredictionRecord
 
 
-def test_round_coordinates_keeps_shape() -> None:
-    obs = np.array([[[1.23456, -7.891], [0.04, 0.06]]])  # (1, 2, 2)
-    assert round_coordinates(obs, 1) == [[[1.2, -7.9], [0.0, 0.1]]]
-    assert round_coordinates(obs, 4) == [[[1.2346, -7.891], [0.04, 0.06]]]
+def test_stored_coordinates_are_rounded_json_per_agent() -> None:
+    obs = np.array([[[1.23456, -7.891], [0.04, 0.06]], [[5.0, 5.54], [-0.0, 1e-9]]])  # (2, 2, 2)
+    assert stored_coordinates(obs, 1) == ["[[1.2,-7.9],[0.0,0.1]]", "[[5.0,5.5],[-0.0,0.0]]"]
+    assert stored_coordinates(obs[:1], 4) == ["[[1.2346,-7.891],[0.04,0.06]]"]
     with pytest.raises(ValueError):
-        round_coordinates(obs, 9)
+        stored_coordinates(obs, 9)
 
 
 def test_bucket_time_floors_to_the_bucket() -> None:
