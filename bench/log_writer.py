@@ -61,11 +61,13 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
-from trajops._ids import ordered_hex, random_hex
+from trajops._ids import ordered_hex, ordered_hex_ms, random_hex
 from trajops.monitoring import log_process
 from trajops.monitoring.log_process import GC_THRESHOLD
 from trajops.security import audit as audit_module
@@ -82,7 +84,6 @@ import serve  # the benches' results folder and writer (write_result)
 import serve_cpu  # CPU time of a process from /proc
 
 ROOT = serve.ROOT
-_SEND_EVERY_S = WriterConfig().handover_s  # the API's sender hands rows over this often
 
 
 def request_rows(
@@ -239,21 +240,33 @@ class PerRowQueue:
         return batch
 
 
+class PipelineVariant(NamedTuple):
+    queue: type[Any]
+    gc_threshold: int
+    timetext: bool
+    """The datetime and replay-check changes of 2026-12-06 (``_use_timetext_and_ranges``)."""
+    json_text: bool
+    """Coordinates as JSON text in the lines (the API since 2026-12-06, 06:00 UTC)."""
+    driver_sql: bool
+    """The audit chain's per-batch statements as driver SQL (since 2026-12-06, 06:30 UTC)."""
+
+
 PIPELINE_VARIANTS = {
-    # name: (queue class, young-generation GC threshold,
-    #        the datetime and replay-check changes of 2026-12-06,
-    #        coordinates as JSON text in the lines)
-    "before_2026_12_05": (PerRowQueue, 700, False, False),
-    "before_2026_12_06": (RowQueue, 20_000, False, False),
-    "threshold_20k": (RowQueue, 20_000, True, False),
-    "lists": (RowQueue, GC_THRESHOLD, True, False),
-    "now": (RowQueue, GC_THRESHOLD, True, True),
+    "before_2026_12_05": PipelineVariant(PerRowQueue, 700, False, False, False),
+    "before_2026_12_06": PipelineVariant(RowQueue, 20_000, False, False, False),
+    "threshold_20k": PipelineVariant(RowQueue, 20_000, True, False, False),
+    "lists": PipelineVariant(RowQueue, GC_THRESHOLD, True, False, False),
+    "session_sql": PipelineVariant(RowQueue, GC_THRESHOLD, True, True, False),
+    "now": PipelineVariant(RowQueue, GC_THRESHOLD, True, True, True),
 }
+PIPELINE_BATCH_ROWS = 500
+"""Rows per transaction in ``pipeline``: 100 ms of rows (``WriterConfig.gather_s``) at
+2,500 requests/s, one writer process's share at 2 API workers."""
 
 
 def pipeline_lines(variant: str, requests: int, seed: int) -> list[bytes]:
     """``requests`` requests' lines in the form ``variant``'s API process sent them."""
-    json_text = PIPELINE_VARIANTS[variant][3]
+    json_text = PIPELINE_VARIANTS[variant].json_text
     return [encode_row(t, r) for t, r in request_rows(requests, seed=seed, json_text=json_text)]
 
 
@@ -280,24 +293,63 @@ audit_zulu = audit_module._ZULU
 range_span_ms = audit_module._RANGE_SPAN_MS
 
 
+def _session_lock_chain(session: Session) -> None:
+    """``audit.lock_chain`` before 2026-12-06, 06:30 UTC: a ``text`` statement in the session."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": audit_module.LOCK_ID})
+    else:
+        session.execute(text("UPDATE audit_anchors SET id = id WHERE 1 = 0"))
+
+
+def _session_chain_head(session: Session) -> tuple[int, str]:
+    """``audit.chain_head`` before 2026-12-06, 06:30 UTC (rows exist: no anchor lookup)."""
+    head = session.execute(
+        select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+    ).first()
+    return (int(head[0]), str(head[1])) if head is not None else (0, audit_module.GENESIS)
+
+
+def _session_stored_ids(session: Session, wanted: set[str]) -> set[str]:
+    """``audit._stored_ids`` before 2026-12-06, 06:30 UTC: the range read through the session."""
+    low, high = min(wanted), max(wanted)
+    start, end = ordered_hex_ms(low), ordered_hex_ms(high)
+    column = AuditEntry.record_id
+    if start is not None and end is not None and end - start <= audit_module._RANGE_SPAN_MS:
+        return wanted.intersection(session.scalars(select(column).where(column.between(low, high))))
+    return set(session.scalars(select(column).where(column.in_(wanted))))
+
+
+_DRIVER_SQL = (audit_module.lock_chain, audit_module.chain_head, audit_module._stored_ids)
+_SESSION_SQL = (_session_lock_chain, _session_chain_head, _session_stored_ids)
+
+
+def _use_driver_sql(on: bool) -> None:
+    """The audit chain's per-batch statements as driver SQL (now) or through the session."""
+    (
+        audit_module.lock_chain,  # type: ignore[misc]
+        audit_module.chain_head,  # type: ignore[misc]
+        audit_module._stored_ids,  # type: ignore[misc]
+    ) = _DRIVER_SQL if on else _SESSION_SQL
+
+
 def pipeline_once(lines: list[bytes], variant: str, tmp: Path, tag: str) -> float:
     """CPU µs per request of decoding, queueing and inserting ``lines`` (two per request)."""
-    queue_class, threshold, changes, _ = PIPELINE_VARIANTS[variant]
-    _use_timetext_and_ranges(changes)
+    chosen = PIPELINE_VARIANTS[variant]
+    _use_timetext_and_ranges(chosen.timetext)
+    _use_driver_sql(chosen.driver_sql)
     store = Store(f"sqlite:///{tmp / f'pipeline-{tag}.db'}")
-    writer = LogWriter(
-        store, tmp / "spool-unused", WriterConfig(batch_size=1000), hooks=AUDIT_HOOKS
-    )
-    writer._queue = queue_class(writer.config.queue_size)  # type: ignore[assignment]
+    config = WriterConfig(batch_size=PIPELINE_BATCH_ROWS)
+    writer = LogWriter(store, tmp / "spool-unused", config, hooks=AUDIT_HOOKS)
+    writer._queue = chosen.queue(writer.config.queue_size)
     saved = gc.get_threshold()
     gc.collect()
     gc.freeze()
-    gc.set_threshold(threshold, *saved[1:])
+    gc.set_threshold(chosen.gc_threshold, *saved[1:])
     try:
         started = time.process_time()
         for start in range(0, len(lines), 440):
             writer.put_rows([writer.decode(line) for line in lines[start : start + 440]])
-            if writer.pending >= 1000 or start + 440 >= len(lines):
+            if writer.pending >= PIPELINE_BATCH_ROWS or start + 440 >= len(lines):
                 while batch := writer._drain([]):
                     writer._insert(batch)
         spent = time.process_time() - started
@@ -306,6 +358,7 @@ def pipeline_once(lines: list[bytes], variant: str, tmp: Path, tag: str) -> floa
         gc.unfreeze()
         store.dispose()
         _use_timetext_and_ranges(True)
+        _use_driver_sql(True)
     return spent / (len(lines) // 2) * 1e6
 
 
@@ -405,13 +458,13 @@ def _peak_rss_mib(pid: int) -> float:
     raise SystemExit(f"no VmHWM for process {pid}")
 
 
-PROCESS_VARIANTS = {  # name: (gather_s, young-generation GC threshold)
-    "gather_off": (0.0, 20_000),
-    "threshold_20k": (WriterConfig().gather_s, 20_000),
-    "now": (WriterConfig().gather_s, GC_THRESHOLD),
+PROCESS_VARIANTS = {  # name: (gather_s, handover_s, young-generation GC threshold)
+    "threshold_20k": (0.05, 0.02, 20_000),
+    "windows_50ms": (0.05, 0.02, GC_THRESHOLD),
+    "now": (WriterConfig().gather_s, WriterConfig().handover_s, GC_THRESHOLD),
 }
-"""``gather_off``: no group commit (before 2026-12-04); ``threshold_20k``: group commit, GC
-threshold 20,000 (before 2026-12-06, 03:00 UTC); ``now``: ``log_process.GC_THRESHOLD``."""
+"""``threshold_20k``: GC threshold 20,000 (before 2026-12-06, 03:00 UTC); ``windows_50ms``:
+group-commit windows of 50 ms fed every 20 ms (before 2026-12-06, 07:00 UTC); ``now``."""
 
 
 def writer_child(threshold: int) -> None:
@@ -450,7 +503,7 @@ def bench_process(
     """CPU µs per request of ``processes`` writer processes fed ``rate`` requests/s in all,
     their largest peak resident memory (MiB), and the µs per request they spent in garbage
     collections."""
-    gather_s, threshold = PROCESS_VARIANTS[variant]
+    gather_s, handover_s, threshold = PROCESS_VARIANTS[variant]
     url = f"sqlite:///{tmp / f'process-{tag}.db'}"
     Store(url).dispose()  # migrated, as the API process does before starting writers
     config = WriterConfig(batch_size=1000, gather_s=gather_s)  # the service's batch size
@@ -478,7 +531,7 @@ def bench_process(
         proc.stdin.flush()
     time.sleep(3.0)  # start-up (imports) is not part of the per-request cost
     before = sum(_cpu_seconds(p.pid) for p in procs)
-    per_send = max(1, int(rate * _SEND_EVERY_S))
+    per_send = max(1, int(rate * handover_s))  # as the API's sender hands rows over
     started = time.perf_counter()
     sent = 0
     while sent < requests:

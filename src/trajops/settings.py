@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="Longest time a logged record waits before it is written."
     )
     log_gather_s: float = Field(
-        default=0.05,
+        default=0.1,
         ge=0,
         lt=1,
         description=(
@@ -110,7 +110,7 @@ class Settings(BaseSettings):
         ),
     )
     log_handover_s: float = Field(
-        default=0.02,
+        default=0.05,
         gt=0,
         le=1,
         description=(

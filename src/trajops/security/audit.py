@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from trajops._ids import ordered_hex, ordered_hex_ms
@@ -203,14 +203,24 @@ def row_hash(row: Mapping[str, Any]) -> str:
     return hashlib.sha256((row["prev_hash"] + _canonical(row)).encode()).hexdigest()
 
 
+# The statements every chained batch runs, as driver SQL (sqlite3 and psycopg alike: no
+# parameters, or a SQLite-only range below). Through the session each one built an execution
+# context, looked up its compiled form and wrapped its result: 70-360 µs a statement against
+# a few µs for the driver, most of a log-writer transaction's fixed cost (docs/performance.md).
+_LOCK_SQL = {
+    "postgresql": f"SELECT pg_advisory_xact_lock({LOCK_ID})",
+    # SQLite: a write statement first makes this transaction the single writer, so the head
+    # read below cannot go stale before the insert.
+    "sqlite": "UPDATE audit_anchors SET id = id WHERE 1 = 0",
+}
+_HEAD_SQL = "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
+_RANGE_SQL = "SELECT record_id FROM audit_log WHERE record_id BETWEEN ? AND ?"  # SQLite's style
+
+
 def lock_chain(session: Session) -> None:
     """Serialise chain writers until the session's transaction ends."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_ID})
-    else:
-        # SQLite: a write statement first makes this transaction the single writer, so the
-        # head read below cannot go stale before the insert.
-        session.execute(text("UPDATE audit_anchors SET id = id WHERE 1 = 0"))
+    connection = session.connection()
+    connection.exec_driver_sql(_LOCK_SQL.get(connection.dialect.name, _LOCK_SQL["sqlite"]))
 
 
 def latest_anchor(session: Session) -> AuditAnchor | None:
@@ -221,9 +231,7 @@ def latest_anchor(session: Session) -> AuditAnchor | None:
 
 def chain_head(session: Session) -> tuple[int, str]:
     """``(id, hash)`` of the last row, of the anchor when everything was purged, or ``(0, GENESIS)``."""
-    head = session.execute(
-        select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
-    ).first()
+    head = session.connection().exec_driver_sql(_HEAD_SQL).first()
     if head is not None:
         return int(head[0]), str(head[1])
     anchor = latest_anchor(session)
@@ -249,15 +257,16 @@ def _stored_ids(session: Session, wanted: set[str]) -> set[str]:
     """
     low, high = min(wanted), max(wanted)
     start, end = ordered_hex_ms(low), ordered_hex_ms(high)
-    column = AuditEntry.record_id
+    connection = session.connection()
     if (
         start is not None
         and end is not None
         and end - start <= _RANGE_SPAN_MS
-        and session.get_bind().dialect.name == "sqlite"  # BINARY: the order of Python's min/max
+        and connection.dialect.name == "sqlite"  # BINARY: the order of Python's min/max
     ):
-        in_range = session.scalars(select(column).where(column.between(low, high)))
+        in_range = connection.exec_driver_sql(_RANGE_SQL, (low, high)).scalars()
         return wanted.intersection(in_range)
+    column = AuditEntry.record_id
     return set(session.scalars(select(column).where(column.in_(wanted))))
 
 
