@@ -18,6 +18,7 @@ from trajops.security.anonymise import bucket_time, stored_coordinates
 from trajops.security.audit import AUDIT_HOOKS
 from trajops.settings import Settings
 from trajops.store import LogWriter, Store
+from trajops.store.json_text import json_texts
 from trajops.store.pipe_writer import PipeLogWriter, writer_process_command, writer_process_env
 from trajops.store.writer import LogSink, WriterConfig
 
@@ -81,18 +82,25 @@ class Monitor:
         pred: np.ndarray,
         step_s: float,
         latency_ms: float,
+        obs_decimals: int | None = None,
     ) -> None:
         """Queue one row per agent; returns at once (the writer thread does the I/O).
 
         Args:
             obs: ``(N, T_obs, 2)`` served inputs.
             pred: ``(N, T_pred, 2)`` served forecasts.
+            obs_decimals: places ``obs`` is already rounded to, when it is (the service
+                logs its normalised inputs): not rounded again when the store keeps at least
+                as many.
         """
         now = bucket_time(datetime.now(UTC), self.settings.store_time_bucket_s)
         scene_key = self.pseudonymise(scene_id, namespace="scene") if scene_id else None
         decimals = self.settings.store_coordinate_decimals
         # JSON text per agent, encoded here once (trajops.store.json_text)
-        obs_texts = stored_coordinates(obs, decimals)
+        if obs_decimals is not None and obs_decimals <= decimals:
+            obs_texts = json_texts(np.asarray(obs, dtype=float))  # rounding would change nothing
+        else:
+            obs_texts = stored_coordinates(obs, decimals)
         pred_texts = stored_coordinates(pred, decimals)
         rows = [
             {

@@ -50,6 +50,9 @@ class PredictionResult:
     variant: str
     predictions: np.ndarray
     cached: bool
+    inputs: np.ndarray
+    """``(N, T_obs, 2)``: the positions the model saw (:func:`normalise_obs`, rounded to
+    :data:`~trajops.serving.cache.ROUND_DECIMALS` places)."""
     route: Route | None = None
     """The experiment arm that served the request (None: not routed by an experiment)."""
     route_error: bool = False
@@ -133,6 +136,7 @@ class PredictionService:
             variant=variant,
             predictions=out,
             cached=cached,
+            inputs=norm,
             route=route,
             route_error=route_error,
         )

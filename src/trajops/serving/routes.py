@@ -15,6 +15,7 @@ from trajops import STEP_S, T_PRED
 from trajops._ids import ordered_hex, random_hex
 from trajops.monitoring.service import Monitor
 from trajops.serving._store import store_status
+from trajops.serving.cache import ROUND_DECIMALS
 from trajops.serving.deps import (
     CacheDep,
     LimitsDep,
@@ -142,7 +143,8 @@ async def answer_prediction(state: Any, scope: Scope, body: bytes) -> tuple[dict
         variant=result.variant,
         agent_ids=agent_ids,
         scene_id=parsed.scene_id,
-        obs=parsed.obs,
+        obs=result.inputs,
+        obs_decimals=ROUND_DECIMALS,
         pred=preds if parsed.num_samples == 1 else preds[:, 0],
         step_s=STEP_S,
         latency_ms=latency_ms,

@@ -278,3 +278,31 @@ def test_audit_rows_chain_and_no_raw_identifiers(
     for secret in [*SECRET_IDS, SECRET_SCENE, "127.0.0.1"]:
         assert secret not in dumped, f"raw identifier {secret!r} stored"
         assert secret not in caplog.text, f"raw identifier {secret!r} logged"
+
+
+def test_the_log_stores_the_inputs_the_model_saw(env: Env) -> None:
+    """Served inputs are logged as the model saw them (rounded to mm for the cache key and
+    the forecast), not as sent: 4 decimals kept by the store would not round them again."""
+    sent = [[1.23456 + 0.4 * t, -7.00051 - 0.1 * t] for t in range(8)]
+    r = env.http.post(
+        "/v1/predict",
+        json={"agents": [{"agent_id": "mm", "positions": sent}]},
+        headers={**env.user, "x-request-id": "model-saw-1"},
+    )
+    assert r.status_code == 200, r.text
+    store = Store(env.settings.resolved_database_url)
+    try:
+
+        def logged() -> list[PredictionRecord]:
+            with store.session() as s:
+                query = select(PredictionRecord).where(PredictionRecord.request_id == "model-saw-1")
+                return list(s.scalars(query))
+
+        rows = eventually(logged, lambda rows: len(rows) == 1)
+    finally:
+        store.dispose()
+    assert env.settings.store_coordinate_decimals == 4
+    assert rows[0].inputs == np.round(np.array(sent), 3).tolist()
+    assert (
+        rows[0].outputs == np.round(np.array(r.json()["predictions"][0]["positions"]), 4).tolist()
+    )
