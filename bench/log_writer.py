@@ -8,32 +8,36 @@ Four measurements, each against its baseline in the same run:
   driver-level path, interleaved over ``--rounds``; CPU µs per request.
 * ``process``: ``python -m trajops.monitoring.log_process`` (through this script's
   ``--writer-child``, which sets the GC threshold and times the collections) fed over its
-  pipe at each of ``--rates`` (requests/s, one write every ``WriterConfig.handover_s`` as the
-  API's sender does), by 1 process and by 2 processes on one store (as at 2 API workers), in
-  three variants interleaved over ``--rounds``: group commit off (``gather_s=0``) and on,
-  both with the young-generation GC threshold at 20,000 (the writer before 2026-12-06,
-  03:00 UTC), and the writer now (group commit, ``log_process.GC_THRESHOLD``); CPU µs per
-  request read from ``/proc``, µs per request spent in garbage collections (``gc.callbacks``,
-  from the first row on), and the processes' peak resident memory;
+  pipe at each of ``--rates`` (requests/s, one write every hand-over interval, as the API's
+  sender does), by 1 process and by 2 processes on one store (as at 2 API workers), in
+  three variants interleaved over ``--rounds`` (``PROCESS_VARIANTS``): 50 ms group-commit
+  windows fed every 20 ms with the young-generation GC threshold at 20,000 (the writer
+  before 2026-12-06, 03:00 UTC), the same at ``log_process.GC_THRESHOLD`` (before
+  2026-12-06, 07:00 UTC), and the writer now (``WriterConfig``'s windows and hand-overs);
+  CPU µs per request read from ``/proc``, µs per request spent in garbage collections
+  (``gc.callbacks``, from the first row on), and the processes' peak resident memory;
 * ``ids``: ``LogWriter._insert`` into one SQLite store grown to ``--grow`` requests, in
   segments, with random request and audit record ids (the service before 2026-12-04, and any
   client that sends random ``X-Request-ID`` headers) and with time-ordered ones (UUIDv7, what the
   service makes now); CPU µs per request of each segment, the last segment compared.
 
 * ``pipeline``: the writer process's path from pipe block to database in one thread, on
-  the same lines: ``decode``, ``put_rows`` a block of 440 rows at a time (20 ms of rows at
-  11k requests/s), batches of 1000 taken and inserted. Four variants, interleaved over
-  ``--rounds``: the writer before 2026-12-05 (``queue.Queue``, one lock round per row, and
-  Python's default GC threshold), the writer of 2026-12-05 (``RowQueue``, one lock round per
-  block, and a GC threshold of 20,000; datetimes formatted by SQLAlchemy's SQLite processor
-  and ``isoformat``, the audit chain's replay check an ``IN`` list), ``threshold_20k``
-  (datetimes through ``trajops._timetext.UtcText``, the replay check an index range: the
-  writer of 2026-12-06 morning) and the writer now (the same at
-  ``log_process.GC_THRESHOLD``); CPU µs per request. The same four under
-  ``valgrind --tool=callgrind`` (when it is
-  installed): instructions per request, counted on 1,000 and 3,000 requests and the
-  difference divided by 2,000 (set-up cancels out). Instruction counts do not depend on what
-  else the machine is doing, so they settle differences that its noise hides.
+  the same requests: ``decode``, ``put_rows`` a block of 440 rows at a time (20 ms of rows at
+  11k requests/s), transactions of ``PIPELINE_BATCH_ROWS`` (500) taken and inserted. Six
+  variants (``PIPELINE_VARIANTS``), interleaved over ``--rounds``: the writer before
+  2026-12-05 (``queue.Queue``, one lock round per row, and Python's default GC threshold),
+  the writer of 2026-12-05 (``RowQueue``, one lock round per block, and a GC threshold of
+  20,000; datetimes formatted by SQLAlchemy's SQLite processor and ``isoformat``, the audit
+  chain's replay check an ``IN`` list), ``threshold_20k`` (datetimes through
+  ``trajops._timetext.UtcText``, the replay check an index range: the writer of 2026-12-06
+  morning), ``lists`` (the same at ``log_process.GC_THRESHOLD``, coordinates as JSON arrays
+  in the lines), ``session_sql`` (coordinates as JSON text, ``trajops.store.json_text``;
+  the audit chain's lock, head read and replay check through the session) and the writer now
+  (those three as driver SQL); CPU µs per request. The same under
+  ``valgrind --tool=callgrind`` (when it is installed): instructions per request, counted on
+  1,000 and 3,000 requests and the difference divided by 2,000 (set-up cancels out).
+  Instruction counts do not depend on what else the machine is doing, so they settle
+  differences that its noise hides.
 
 Rows are built the way the API builds them (``audit_row``, ``encode_row``). Writes
 ``bench/results/log_writer.json``.
@@ -370,6 +374,7 @@ def bench_pipeline(requests: int, rounds: int, tmp: Path) -> dict[str, Any]:
             per[name].append(pipeline_once(lines[name], name, tmp, f"{name}-{r}"))
     medians = {name: statistics.median(v) for name, v in per.items()}
     result: dict[str, Any] = {
+        "rows_per_transaction": PIPELINE_BATCH_ROWS,
         "us_per_request": {name: round(m, 1) for name, m in medians.items()},
         "over_now": {name: round(m / medians["now"], 2) for name, m in medians.items()},
         "rounds": {name: [round(x, 1) for x in v] for name, v in per.items()},
@@ -377,7 +382,8 @@ def bench_pipeline(requests: int, rounds: int, tmp: Path) -> dict[str, Any]:
     print(
         "  pipeline: "
         + ", ".join(f"{name} {m:.1f}" for name, m in medians.items())
-        + f" us/request ({result['over_now']['threshold_20k']}x the 20k threshold's)",
+        + f" us/request ({result['over_now']['lists']}x the lists', "
+        + f"{result['over_now']['session_sql']}x the session SQL's)",
         flush=True,
     )
     return result
@@ -436,7 +442,8 @@ def bench_pipeline_instructions(tmp: Path) -> dict[str, Any] | None:
     print(
         "  pipeline instructions: "
         + ", ".join(f"{name} {n:,}" for name, n in per.items())
-        + f" per request ({over_now['threshold_20k']}x the 20k threshold's)",
+        + f" per request ({over_now['lists']}x the lists', "
+        + f"{over_now['session_sql']}x the session SQL's)",
         flush=True,
     )
     return result

@@ -64,10 +64,10 @@ class WriterConfig:
     gather_s: float = 0.1
     """How long a batch that is not full waits for more rows (group commit: a transaction's
     fixed cost, its commit and the audit chain's lock and head read, is shared by more rows).
-    At 2 API workers a writer process sees about 2,500 requests/s: 100 ms windows with
-    hand-overs every 50 ms cost it 1.2x less CPU per request than 50 ms windows fed every
-    20 ms (``bench/log_writer.py``, ``process``), and a served prediction reaches the store
-    within about 0.2 s."""
+    At 2 API workers each writer process sees half the rate: at 2,000 requests/s each,
+    100 ms windows fed every 50 ms cost 1.12x less CPU per request than 50 ms windows fed
+    every 20 ms (``bench/log_writer.py``, ``process``), and a served prediction reaches the
+    store within about 0.2 s."""
     handover_s: float = 0.05
     """How often an API process hands its buffered rows to its writer process
     (:class:`~trajops.store.pipe_writer.PipeLogWriter`; sooner when many rows wait). Each
