@@ -1,0 +1,136 @@
+"""Same-run comparison of ``/v1/predict`` requests/s: this checkout against an earlier commit.
+
+``bench/serve.py`` runs each server once per point; on this shared machine two runs of the
+same code moved the trajops/echo ratio by 0.05 or more, as much as most changes are worth.
+This bench interleaves, in every round and at every worker count: the bare echo, trajops at
+``--baseline`` (a ``git worktree`` of that commit, imported through ``PYTHONPATH``, with its
+own store) and trajops of this checkout, all with the same ``wrk`` scripts as
+``bench/serve.py``, then reports per point the median requests/s of each over the rounds
+and the ratios of the medians. ``--env`` adds variables to the current code's servers only
+(e.g. ``TRAJOPS_LOG_GATHER_S=0.05`` to measure a setting against the baseline code).
+Writes ``bench/results/serve_compare.json``.
+
+Usage::
+
+    .venv/bin/python bench/serve_compare.py --baseline 25dd0fe           # 3 rounds, w1 and w2, c16
+    .venv/bin/python bench/serve_compare.py --baseline HEAD --env TRAJOPS_LOG_HANDOVER_S=0.02
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serve  # servers, wrk and results, as the serving bench runs them
+
+ROOT = serve.ROOT
+
+
+def worktree(commit: str, folder: Path) -> str:
+    """Check ``commit`` out into ``folder`` (detached); returns its full hash."""
+    full = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{commit}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if full.returncode != 0:
+        raise SystemExit(f"--baseline {commit!r} is not a commit of this repository")
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), full.stdout.strip()],
+        check=True,
+        capture_output=True,
+    )
+    return full.stdout.strip()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", required=True, help="commit to compare against")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--connections", type=int, nargs="+", default=[16])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per point")
+    parser.add_argument(
+        "--env", nargs="*", default=[], metavar="NAME=VALUE", help="for the current code only"
+    )
+    args = parser.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.env if "=" in item)
+    if len(extra) != len(args.env):
+        raise SystemExit("--env takes NAME=VALUE pairs")
+    wrk = serve.ensure_wrk()
+    cfg = serve.BenchConfig(duration_s=args.duration)
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    rps: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="trajops-bench-compare-") as tmp_name:
+        tmp = Path(tmp_name)
+        baseline = worktree(args.baseline, tmp / "baseline")
+        try:
+            uri = serve.build_registry(tmp)
+            envs = {name: serve.bench_env(tmp, uri) for name in ("echo", "baseline", "current")}
+            envs["baseline"]["PYTHONPATH"] = str(tmp / "baseline" / "src")
+            envs["current"].update(extra)
+            for name, env in envs.items():  # a store (and an API key) of its own
+                env["TRAJOPS_HOME"] = str(tmp / f"home-{name}")
+            keys = {n: serve.create_api_key(envs[n]) for n in ("baseline", "current")}
+            for _ in range(args.rounds):
+                for workers in args.workers:
+                    for name, env in envs.items():  # interleaved: drift hits all alike
+                        kind = "echo" if name == "echo" else "trajops"
+                        server = serve.start_server(kind, workers=workers, env=env, logs=tmp)
+                        try:
+                            for conns in args.connections:
+                                point = serve.measure(
+                                    wrk, server, kind, workers=workers, conns=conns, cfg=cfg,
+                                    tmp=tmp, api_key=keys.get(name, ""),
+                                )  # fmt: skip
+                                per = rps.setdefault(f"w{workers} c{conns}", {})
+                                per.setdefault(name, []).append(round(point.rps))
+                        finally:
+                            serve.stop(server)
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
+                check=False,
+                capture_output=True,
+            )
+    points: list[dict[str, Any]] = []
+    for point, per in rps.items():
+        med = {name: statistics.median(v) for name, v in per.items()}
+        row = {
+            "point": point,
+            "median_rps": med,
+            "baseline_over_echo": round(med["baseline"] / med["echo"], 3),
+            "current_over_echo": round(med["current"] / med["echo"], 3),
+            "current_over_baseline": round(med["current"] / med["baseline"], 3),
+            "rounds": per,
+        }
+        points.append(row)
+        print(
+            f"  {point}: baseline/echo {row['baseline_over_echo']}, current/echo "
+            f"{row['current_over_echo']}, current/baseline {row['current_over_baseline']} "
+            f"(rounds {per})",
+            flush=True,
+        )
+    result = {
+        "command": "python bench/serve_compare.py " + " ".join(argv or sys.argv[1:]),
+        "started_at": started,
+        "machine": {"cpus": os.cpu_count(), "cpu_model": serve.cpu_model()},
+        "baseline": baseline,
+        "current_env": extra,
+        "seconds_per_point": args.duration,
+        "points": points,
+    }
+    out = serve.write_result("serve_compare.json", result)
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
