@@ -18,7 +18,6 @@ from trajops.security.anonymise import bucket_time, stored_coordinates
 from trajops.security.audit import AUDIT_HOOKS
 from trajops.settings import Settings
 from trajops.store import LogWriter, Store
-from trajops.store.json_text import json_texts
 from trajops.store.pipe_writer import PipeLogWriter, writer_process_command, writer_process_env
 from trajops.store.writer import LogSink, WriterConfig
 
@@ -97,10 +96,7 @@ class Monitor:
         scene_key = self.pseudonymise(scene_id, namespace="scene") if scene_id else None
         decimals = self.settings.store_coordinate_decimals
         # JSON text per agent, encoded here once (trajops.store.json_text)
-        if obs_decimals is not None and obs_decimals <= decimals:
-            obs_texts = json_texts(np.asarray(obs, dtype=float))  # rounding would change nothing
-        else:
-            obs_texts = stored_coordinates(obs, decimals)
+        obs_texts = stored_coordinates(obs, decimals, rounded_to=obs_decimals)
         pred_texts = stored_coordinates(pred, decimals)
         rows = [
             {

@@ -17,19 +17,26 @@ from trajops.store.json_text import JsonText, json_texts
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def stored_coordinates(points: np.ndarray, decimals: int) -> list[JsonText]:
+def stored_coordinates(
+    points: np.ndarray, decimals: int, *, rounded_to: int | None = None
+) -> list[JsonText]:
     """``points`` rounded to ``decimals`` places, one JSON text per entry of the first axis
     (e.g. per agent), ready for a JSON column (:mod:`trajops.store.json_text`).
 
     Args:
         points: ``(..., 2)`` coordinates in metres, e.g. ``(N, T_obs, 2)``.
         decimals: places kept (0..8); 4 keeps 0.1 mm, 1 keeps 10 cm.
+        rounded_to: places ``points`` is already rounded to, when it is: not rounded again
+            when that keeps no more than ``decimals`` (rounding would change nothing).
     """
     if not 0 <= decimals <= 8:
         raise ValueError(f"decimals must be in 0..8, got {decimals}")
+    values = np.asarray(points, dtype=float)
+    if rounded_to is not None and rounded_to <= decimals:
+        return json_texts(values)
     # the array's own method: np.round(a) dispatches to it through a Python wrapper; the
     # result is a new C-contiguous array, as orjson encodes it
-    return json_texts(np.asarray(points, dtype=float).round(decimals))
+    return json_texts(values.round(decimals))
 
 
 def bucket_time(moment: datetime, bucket_s: float) -> datetime:

@@ -211,10 +211,10 @@ _LOCK_SQL = {
     "postgresql": f"SELECT pg_advisory_xact_lock({LOCK_ID})",
     # SQLite: a write statement first makes this transaction the single writer, so the head
     # read below cannot go stale before the insert.
-    "sqlite": "UPDATE audit_anchors SET id = id WHERE 1 = 0",
+    "sqlite": f"UPDATE {AuditAnchor.__tablename__} SET id = id WHERE 1 = 0",
 }
-_HEAD_SQL = "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
-_RANGE_SQL = "SELECT record_id FROM audit_log WHERE record_id BETWEEN ? AND ?"  # SQLite's style
+_HEAD_SQL = f"SELECT id, hash FROM {TABLE} ORDER BY id DESC LIMIT 1"
+_RANGE_SQL = f"SELECT record_id FROM {TABLE} WHERE record_id BETWEEN ? AND ?"  # SQLite's style
 
 
 def lock_chain(session: Session) -> None:

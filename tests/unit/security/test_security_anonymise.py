@@ -13,6 +13,7 @@ from trajops.monitoring.service import Monitor
 from trajops.security.anonymise import bucket_time, stored_coordinates
 from trajops.settings import Settings
 from trajops.store import PredictionRecord
+from trajops.store.json_text import json_texts
 
 
 def test_stored_coordinates_are_rounded_json_per_agent() -> None:
@@ -21,6 +22,10 @@ def test_stored_coordinates_are_rounded_json_per_agent() -> None:
     assert stored_coordinates(obs[:1], 4) == ["[[1.2346,-7.891],[0.04,0.06]]"]
     with pytest.raises(ValueError):
         stored_coordinates(obs, 9)
+    # already rounded to no more places than kept: encoded as they are; else rounded
+    unrounded = obs[:1] + 1e-6  # stands in for values the caller says are rounded
+    assert stored_coordinates(unrounded, 4, rounded_to=3) == json_texts(unrounded)
+    assert stored_coordinates(obs[:1], 1, rounded_to=3) == ["[[1.2,-7.9],[0.0,0.1]]"]
 
 
 def test_bucket_time_floors_to_the_bucket() -> None:
