@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
+from trajops._hmac import HmacSha256
 from trajops._secrets import load_or_create_secret
 from trajops.settings import Settings
 
@@ -29,7 +27,7 @@ class Pseudonymiser:
     def __init__(self, key: bytes, *, memo_size: int = 65_536) -> None:
         if len(key) < 16:
             raise ValueError("pseudonym key must be at least 16 bytes")
-        self._key = key
+        self._mac = HmacSha256(key)
         self._memo: dict[tuple[str, str], str] = {}
         self._memo_size = memo_size
 
@@ -37,8 +35,7 @@ class Pseudonymiser:
         found = self._memo.get((namespace, identifier))
         if found is not None:
             return found
-        mac = hmac.new(self._key, f"{namespace}\x00{identifier}".encode(), hashlib.sha256)
-        token = mac.hexdigest()[:32]
+        token = self._mac.hexdigest(f"{namespace}\x00{identifier}".encode())[:32]
         if len(self._memo) >= self._memo_size:  # identifiers come from the network: bounded
             self._memo.clear()
         self._memo[(namespace, identifier)] = token

@@ -1,7 +1,10 @@
-"""Request-path ids (blocks of OS randomness, time-ordered UUIDv7s) and memoised pseudonyms."""
+"""Request-path ids (blocks of OS randomness, time-ordered UUIDv7s), memoised pseudonyms and
+the prepared HMAC behind them and the API key digests."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import time
@@ -10,6 +13,7 @@ import uuid
 import pytest
 
 from trajops import _ids
+from trajops._hmac import HmacSha256
 from trajops._ids import ordered_hex, ordered_hex_ms, random_hex
 from trajops.privacy.pseudonym import Pseudonymiser
 
@@ -83,3 +87,18 @@ def test_memoised_pseudonyms_equal_fresh_ones_and_stay_bounded() -> None:
     assert memo("a") != memo("a", namespace="scene")  # namespaces stay apart
     assert len(memo._memo) <= 8
     assert Pseudonymiser(b"x" * 32)("ped-1") != memo("ped-1")  # keyed
+
+
+@pytest.mark.parametrize("key_len", [16, 32, 63, 64, 65, 200])
+def test_the_prepared_hmac_equals_the_standard_one(key_len: int) -> None:
+    key = bytes(range(256))[:key_len]
+    mac = HmacSha256(key)
+    for msg in (b"", b"a", b"tok_" + b"x" * 43, bytes(range(256)) * 3):
+        assert mac.hexdigest(msg) == hmac.new(key, msg, hashlib.sha256).hexdigest()
+    assert mac.hexdigest(b"a") == mac.hexdigest(b"a")  # the prepared states are not consumed
+
+
+def test_pseudonyms_are_the_documented_hmac() -> None:
+    key = b"k" * 32
+    expected = hmac.new(key, b"agent\x00ped-1", hashlib.sha256).hexdigest()[:32]
+    assert Pseudonymiser(key)("ped-1") == expected
