@@ -18,6 +18,7 @@ from trajops.serving.schemas import (
 )
 
 LIMITS = RequestLimits(max_agents=5, max_coordinate=100.0, timestamp_tolerance_s=0.05)
+LIMIT = LIMITS.max_coordinate
 
 
 def walker(agent_id: object = "a", *, y: float = 0.0, **extra: object) -> dict[str, object]:
@@ -102,6 +103,26 @@ def test_coordinate_bound_names_the_offending_value() -> None:
     with pytest.raises(ValidationError) as info:
         parse({"agents": [walker("ok"), agent]})
     assert info.value.details[0]["loc"] == ["body", "agents", 1, "positions", 5, 1]
+
+
+@pytest.mark.parametrize("value", [100, 100.0, -100, -100.0])
+def test_coordinates_on_the_bound_are_accepted_by_the_fast_path(value: float) -> None:
+    agent = walker("edge")
+    agent["positions"][2] = [value, value]  # type: ignore[index]
+    body = json.dumps({"agents": [agent]}).encode()
+    assert _fast_parse(body, LIMIT) is not None
+    assert parse(body).obs[0, 2].tolist() == [value, value]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("value", [101, 100.000001, -101, -100.5])
+def test_coordinates_beyond_the_bound_leave_the_fast_path_and_are_refused(value: float) -> None:
+    agent = walker("far")
+    agent["positions"][3] = [0.0, value]  # type: ignore[index]
+    body = json.dumps({"agents": [agent]}).encode()
+    assert _fast_parse(body, LIMIT) is None
+    with pytest.raises(ValidationError) as info:
+        parse(body)
+    assert info.value.details[0]["loc"] == ["body", "agents", 0, "positions", 3, 1]
 
 
 def test_duplicate_ids_refused_even_across_types() -> None:
@@ -213,7 +234,7 @@ def test_fast_parse_accepts_only_what_the_schema_accepts_with_the_same_values() 
     ]
     accepted = 0
     for body in bodies:
-        fast = _fast_parse(body)
+        fast = _fast_parse(body, LIMIT)
         if fast is None:
             continue
         accepted += 1
@@ -221,4 +242,4 @@ def test_fast_parse_accepts_only_what_the_schema_accepts_with_the_same_values() 
         assert (_plain(fast[0]), *fast[1:]) == (_plain(schema[0]), *schema[1:]), body
         assert [type(a) for a, _, _ in fast[0]] == [type(a) for a, _, _ in schema[0]]
     assert accepted > 200  # both branches are exercised
-    assert sum(_fast_parse(b) is None for b in bodies) > 1000
+    assert sum(_fast_parse(b, LIMIT) is None for b in bodies) > 1000
