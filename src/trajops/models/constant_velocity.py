@@ -33,6 +33,7 @@ class ConstantVelocity:
         base = config or ConstantVelocityConfig()
         self.config = ConstantVelocityConfig(**{**asdict(base), **overrides})
         self._steps = np.arange(1, self.config.t_pred + 1, dtype=np.float64)  # (T_pred,)
+        self._step_column = self._steps[:, None]  # (T_pred, 1)
 
     def fit(self, train: WindowSet, val: WindowSet | None = None) -> dict[str, Any]:
         return {}
@@ -46,11 +47,16 @@ class ConstantVelocity:
         seed: int | None = None,
     ) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float64)  # (N, T_obs, 2)
+        if num_samples <= 1:
+            # the serving hot path (one agent is common): as few numpy calls as the broadcast
+            # needs, the same arithmetic as below (last + vel * step, in float64)
+            last_step = obs[:, -1:]  # (N, 1, 2)
+            out = (last_step - obs[:, -2:-1]) * self._step_column  # (N, T_pred, 2)
+            out += last_step
+            return out.astype(np.float32)
         last = obs[:, -1]  # (N, 2)
         vel = obs[:, -1] - obs[:, -2]  # (N, 2)
         steps = self._steps  # (T_pred,)
-        if num_samples <= 1:
-            return (last[:, None] + vel[:, None] * steps[None, :, None]).astype(np.float32)
         rng = np.random.default_rng(seed)
         n = obs.shape[0]
         angle = np.deg2rad(self.config.angle_sigma_deg) * rng.standard_normal((n, num_samples))

@@ -26,7 +26,9 @@ ROUND_DECIMALS = 3
 
 def normalise_obs(obs: np.ndarray) -> np.ndarray:
     """``(N, T_obs, 2)`` positions rounded to :data:`ROUND_DECIMALS`, with ``-0.0`` as ``0.0``."""
-    return np.asarray(obs, dtype=np.float64).round(ROUND_DECIMALS) + 0.0  # (N, T_obs, 2)
+    norm = np.asarray(obs, dtype=np.float64).round(ROUND_DECIMALS)  # (N, T_obs, 2), a new array
+    norm += 0.0  # -0.0 + 0.0 is 0.0; in place: no second array
+    return norm
 
 
 def input_digest(obs: np.ndarray, num_samples: int) -> bytes:
