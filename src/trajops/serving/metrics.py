@@ -9,12 +9,19 @@ or put the workers behind separate ports.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
+
+from trajops.serving.loop_metrics import (
+    CounterChild,
+    HistogramChild,
+    LoopCounter,
+    LoopHistogram,
+)
 
 if TYPE_CHECKING:
     from trajops.store.writer import LogSink
@@ -53,32 +60,33 @@ class ServingMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
+        # The request path's series: updated on the event loop only (serving.loop_metrics).
+        self.requests = LoopCounter(
             "trajops_http_requests",
             "HTTP requests by route template, method, status and model version.",
             ["route", "method", "status", "model_version"],
             registry=r,
         )
-        self.latency = Histogram(
+        self.latency = LoopHistogram(
             "trajops_http_request_duration_seconds",
             "Server-side request latency by route template, status and model version.",
             ["route", "status", "model_version"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.predictions = Counter(
+        self.predictions = LoopCounter(
             "trajops_predictions",
             "Prediction requests answered, by experiment variant and model version.",
             ["variant", "model_version"],
             registry=r,
         )
-        self.predicted_agents = Counter(
+        self.predicted_agents = LoopCounter(
             "trajops_predicted_agents",
             "Agents forecast, by experiment variant.",
             ["variant"],
             registry=r,
         )
-        self.cache_lookups = Counter(
+        self.cache_lookups = LoopCounter(
             "trajops_cache_lookups",
             "Prediction cache lookups by result (hit, miss, error).",
             ["backend", "result"],
@@ -108,7 +116,9 @@ class ServingMetrics:
             ["alias"],
             registry=r,
         )
-        self._request_children: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
+        self._request_children: dict[
+            tuple[str, str, int, str], tuple[CounterChild, HistogramChild]
+        ] = {}
         self.model_loaded = Gauge(
             "trajops_model_loaded",
             "1 for each model version held in memory.",
@@ -171,10 +181,10 @@ class ServingMetrics:
     def observe_request(
         self, *, route: str, method: str, status: int, model_version: str, seconds: float
     ) -> None:
-        """Count one finished HTTP request and its latency."""
+        """Count one finished HTTP request and its latency (on the event loop)."""
         key = (route, method, status, model_version)
         children = self._request_children.get(key)
-        if children is None:  # labels() costs more than inc(); resolve each series once
+        if children is None:  # resolve each series once
             code = str(status)
             children = (
                 self.requests.labels(route, method, code, model_version),
