@@ -122,7 +122,10 @@ class PipeLogWriter:
         # never waits on rows that are only waiting for the sender's timer.
         self._early = max(1, self.config.queue_size // 20)
         self._sending = 0  # rows being handed to the pipe right now
-        self._cond = threading.Condition()
+        # A plain lock under the condition: ``submit`` (on the event loop, twice a request)
+        # takes it with the lock's own C-level context manager, not the condition's Python one.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._closing = False
         self._proc: subprocess.Popen[bytes] | None = None
         self._sender: threading.Thread | None = None
@@ -143,10 +146,10 @@ class PipeLogWriter:
             # The writer process is not keeping up (after the API's back-pressure wait): keep
             # memory bounded and the rows safe in the spool, which the writer process replays.
             self._spool_here(b"".join(lines), len(lines))
-            with self._cond:
+            with self._lock:
                 self.submitted += len(lines)
             return
-        with self._cond:
+        with self._lock:
             was_empty = not self._buf
             self._buf.extend(lines)
             self._buffered += len(lines)
