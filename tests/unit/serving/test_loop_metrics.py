@@ -38,7 +38,9 @@ def test_exposition_matches_prometheus_client() -> None:
             histogram.labels(*key).observe(seconds)
     expected = _without_created(generate_latest(theirs).decode())
     assert _without_created(generate_latest(ours).decode()) == expected
-    assert 'x_seconds_bucket{le="0.0005",method="POST",route="/v1/predict",status="200"}' in expected
+    assert (
+        'x_seconds_bucket{le="0.0005",method="POST",route="/v1/predict",status="200"}' in expected
+    )
     assert "x_requests_created{" in expected and "x_seconds_created{" in expected
 
 
