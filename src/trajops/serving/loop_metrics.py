@@ -17,8 +17,10 @@ rendered in a worker thread) is safe: a series is a few floats, read one at a ti
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -61,19 +63,33 @@ class HistogramChild:
         self.counts[bisect_left(self.bounds, value)] += 1
 
 
-class _Labelled(Collector):
+_Child = TypeVar("_Child", CounterChild, HistogramChild)
+
+
+class _Labelled(Collector, Generic[_Child]):
+    """A labelled family: one child per set of label values, made on first use."""
+
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], _Child] = {}
 
-    def _key(self, values: tuple[str, ...]) -> tuple[str, ...]:
+    @abstractmethod
+    def _new_child(self) -> _Child: ...
+
+    def labels(self, *values: str) -> _Child:
+        """The series of these label values (created empty on first use); keep it."""
         if len(values) != len(self.labelnames):
             raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values!r}")
-        return tuple(str(v) for v in values)
+        key = tuple(str(v) for v in values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children.setdefault(key, self._new_child())
+        return child
 
 
-class LoopCounter(_Labelled):
+class LoopCounter(_Labelled[CounterChild]):
     """A labelled counter whose children are updated from one thread (see the module)."""
 
     def __init__(
@@ -85,16 +101,10 @@ class LoopCounter(_Labelled):
         registry: CollectorRegistry,
     ) -> None:
         super().__init__(name, documentation, labelnames)
-        self._children: dict[tuple[str, ...], CounterChild] = {}
         registry.register(self)
 
-    def labels(self, *values: str) -> CounterChild:
-        """The series of these label values (created at zero on first use); keep it."""
-        key = self._key(values)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children.setdefault(key, CounterChild())
-        return child
+    def _new_child(self) -> CounterChild:
+        return CounterChild()
 
     def describe(self) -> Iterator[Metric]:
         yield CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
@@ -106,7 +116,7 @@ class LoopCounter(_Labelled):
         yield family
 
 
-class LoopHistogram(_Labelled):
+class LoopHistogram(_Labelled[HistogramChild]):
     """A labelled histogram whose children are updated from one thread (see the module)."""
 
     def __init__(
@@ -125,16 +135,10 @@ class LoopHistogram(_Labelled):
         if bounds[-1] != _INF:
             bounds.append(_INF)
         self.bounds = tuple(bounds)
-        self._children: dict[tuple[str, ...], HistogramChild] = {}
         registry.register(self)
 
-    def labels(self, *values: str) -> HistogramChild:
-        """The series of these label values (created empty on first use); keep it."""
-        key = self._key(values)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children.setdefault(key, HistogramChild(self.bounds))
-        return child
+    def _new_child(self) -> HistogramChild:
+        return HistogramChild(self.bounds)
 
     def describe(self) -> Iterator[Metric]:
         yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
