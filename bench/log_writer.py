@@ -55,7 +55,6 @@ import itertools
 import json
 import os
 import queue
-import shutil
 import statistics
 import subprocess
 import sys
@@ -84,6 +83,7 @@ from trajops.store.pipe_writer import encode_row, writer_process_env
 from trajops.store.writer import LogWriter, Row, RowQueue, WriterConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _callgrind  # instruction counts
 import serve  # the benches' results folder and writer (write_result)
 import serve_cpu  # CPU time of a process from /proc
 
@@ -389,9 +389,6 @@ def bench_pipeline(requests: int, rounds: int, tmp: Path) -> dict[str, Any]:
     return result
 
 
-_COUNTED_REQUESTS = (1000, 3000)
-
-
 def callgrind_child(variant: str, requests: int) -> None:
     """Under callgrind: the pipeline of ``variant`` on ``requests`` requests, with only
     ``pipeline_once`` instrumented (``callgrind_control`` switches it on and off)."""
@@ -400,39 +397,22 @@ def callgrind_child(variant: str, requests: int) -> None:
         warm = pipeline_lines(variant, 300, seed=1)
         pipeline_once(warm, variant, tmp, "warm")  # plans compiled, caches filled
         lines = pipeline_lines(variant, requests, seed=2)
-        pid = str(os.getpid())
-        subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
-        pipeline_once(lines, variant, tmp, "counted")
-        subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
-
-
-def _instructions(variant: str, requests: int, tmp: Path) -> int:
-    out = tmp / f"callgrind-{variant}-{requests}.out"
-    command = [
-        "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-        sys.executable, __file__, "--callgrind-child", variant, str(requests),
-    ]  # fmt: skip
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    found = [line for line in done.stderr.splitlines() if "Collected :" in line]
-    if done.returncode != 0 or not found:
-        raise SystemExit(f"callgrind run of {variant} failed:\n{done.stderr[-2000:]}")
-    return int(found[-1].split(":")[-1])
+        with _callgrind.counting():
+            pipeline_once(lines, variant, tmp, "counted")
 
 
 def bench_pipeline_instructions(tmp: Path) -> dict[str, Any] | None:
     """Instructions per request of each pipeline variant, or None without valgrind."""
-    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+    if not _callgrind.available():
         print("  pipeline instructions: skipped (valgrind is not installed)", flush=True)
         return None
     per: dict[str, int] = {}
     for name in PIPELINE_VARIANTS:
-        few, many = (_instructions(name, n, tmp) for n in _COUNTED_REQUESTS)
-        per[name] = round((many - few) / (_COUNTED_REQUESTS[1] - _COUNTED_REQUESTS[0]))
+        argv = {
+            n: [sys.executable, __file__, "--callgrind-child", name, str(n)]
+            for n in _callgrind.SIZES
+        }
+        per[name] = _callgrind.per_request(argv, tmp, name)
     over_now = {name: round(n / per["now"], 3) for name, n in per.items()}
     result = {
         "instructions_per_request": per,

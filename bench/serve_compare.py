@@ -19,12 +19,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,10 @@ import serve  # servers, wrk and results, as the serving bench runs them
 ROOT = serve.ROOT
 
 
-def worktree(commit: str, folder: Path) -> str:
-    """Check ``commit`` out into ``folder`` (detached); returns its full hash."""
+@contextlib.contextmanager
+def worktree(commit: str, folder: Path) -> Iterator[str]:
+    """``commit`` checked out into ``folder`` (detached) while the block runs, removed after;
+    yields its full hash. Its code is imported through ``PYTHONPATH=<folder>/src``."""
     full = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{commit}^{{commit}}"],
         capture_output=True,
@@ -48,7 +52,14 @@ def worktree(commit: str, folder: Path) -> str:
         check=True,
         capture_output=True,
     )
-    return full.stdout.strip()
+    try:
+        yield full.stdout.strip()
+    finally:
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)],
+            check=False,
+            capture_output=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,8 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     rps: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="trajops-bench-compare-") as tmp_name:
         tmp = Path(tmp_name)
-        baseline = worktree(args.baseline, tmp / "baseline")
-        try:
+        with worktree(args.baseline, tmp / "baseline") as baseline:
             uri = serve.build_registry(tmp)
             envs = {name: serve.bench_env(tmp, uri) for name in ("echo", "baseline", "current")}
             envs["baseline"]["PYTHONPATH"] = str(tmp / "baseline" / "src")
@@ -95,12 +105,6 @@ def main(argv: list[str] | None = None) -> None:
                                 per.setdefault(name, []).append(round(point.rps))
                         finally:
                             serve.stop(server)
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
-                check=False,
-                capture_output=True,
-            )
     points: list[dict[str, Any]] = []
     for point, per in rps.items():
         med = {name: statistics.median(v) for name, v in per.items()}
