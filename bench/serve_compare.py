@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,19 @@ def worktree(commit: str, folder: Path) -> Iterator[str]:
         )
 
 
+def side_envs(tmp: Path, names: Sequence[str], baseline_tree: Path) -> dict[str, dict[str, str]]:
+    """The servers' environments over one registry, each with a store (``TRAJOPS_HOME``) of its
+    own; ``baseline`` imports the code checked out at ``baseline_tree`` (:func:`worktree`)."""
+    uri = serve.build_registry(tmp)
+    envs = {
+        name: {**serve.bench_env(tmp, uri), "TRAJOPS_HOME": str(tmp / f"home-{name}")}
+        for name in names
+    }
+    if "baseline" in envs:
+        envs["baseline"]["PYTHONPATH"] = str(baseline_tree / "src")
+    return envs
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", required=True, help="commit to compare against")
@@ -83,12 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="trajops-bench-compare-") as tmp_name:
         tmp = Path(tmp_name)
         with worktree(args.baseline, tmp / "baseline") as baseline:
-            uri = serve.build_registry(tmp)
-            envs = {name: serve.bench_env(tmp, uri) for name in ("echo", "baseline", "current")}
-            envs["baseline"]["PYTHONPATH"] = str(tmp / "baseline" / "src")
+            envs = side_envs(tmp, ("echo", "baseline", "current"), tmp / "baseline")
             envs["current"].update(extra)
-            for name, env in envs.items():  # a store (and an API key) of its own
-                env["TRAJOPS_HOME"] = str(tmp / f"home-{name}")
             keys = {n: serve.create_api_key(envs[n]) for n in ("baseline", "current")}
             for _ in range(args.rounds):
                 for workers in args.workers:

@@ -44,7 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _callgrind  # instruction counts
 import serve  # registry, environment, API key and results, as the serving bench makes them
-import serve_compare  # the baseline's worktree
+import serve_compare  # the baseline's worktree and environments
 
 ROOT = serve.ROOT
 WARM_UP = 1000
@@ -147,11 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="trajops-bench-instr-") as tmp_name:
         tmp = Path(tmp_name)
         with serve_compare.worktree(args.baseline, tmp / "baseline") as baseline:
-            uri = serve.build_registry(tmp)
-            envs = {name: serve.bench_env(tmp, uri) for name in ("baseline", "current")}
-            envs["baseline"]["PYTHONPATH"] = str(tmp / "baseline" / "src")
-            for name, env in envs.items():  # a store (and an API key) of its own
-                env["TRAJOPS_HOME"] = str(tmp / f"home-{name}")
+            envs = serve_compare.side_envs(tmp, ("baseline", "current"), tmp / "baseline")
+            for env in envs.values():  # an API key in each store
                 env[_KEY_VAR] = serve.create_api_key(env)
             cpu: dict[str, list[float]] = {name: [] for name in envs}
             waited: dict[str, list[float]] = {name: [] for name in envs}
