@@ -1,18 +1,23 @@
 """Same-run comparison of ``/v1/predict`` requests/s: this checkout against an earlier commit.
 
-``bench/serve.py`` runs each server once per point; on this shared machine two runs of the
-same code moved the trajops/echo ratio by 0.05 or more, as much as most changes are worth.
-This bench interleaves, in every round and at every worker count: the bare echo, trajops at
-``--baseline`` (a ``git worktree`` of that commit, imported through ``PYTHONPATH``, with its
-own store) and trajops of this checkout, all with the same ``wrk`` scripts as
-``bench/serve.py``, then reports per point the median requests/s of each over the rounds
-and the ratios of the medians. ``--env`` adds variables to the current code's servers only
-(e.g. ``TRAJOPS_LOG_GATHER_S=0.05`` to measure a setting against the baseline code).
-Writes ``bench/results/serve_compare.json``.
+The decision rule for a hand-written speed-up (STYLE.md, item 12): keep it only where an
+interleaved same-run comparison shows that removing it costs >= 5 % requests/s on the 1-agent
+or the 20-agent scene workload. Single runs of ``bench/serve.py`` on this shared machine move
+by more than that, so this bench interleaves, in every round and at every worker count: the
+bare echo (informational: how fast the machine is in that round), trajops at ``--baseline``
+(a ``git worktree`` of that commit, imported through ``PYTHONPATH``, with its own store) and
+trajops of this checkout. Each server is started with the ``trajops serve`` console script
+(``trajops.cli.main:main``, present in every layout), so the baseline may be a commit from
+before the redesign. Every request body is unique (no cache hits): scenes of ``--agents``
+agents, with ``bench/serve.py``'s ``wrk`` scripts. Per point (agents, workers, connections)
+it reports the median requests/s of each server over the rounds, the ratios of the medians,
+and whether the current code is >= 5 % slower than the baseline. ``--env`` adds variables to
+the current code's servers only (e.g. ``TRAJOPS_LOG_GATHER_S=0.05`` to measure a setting
+against the baseline code). Writes ``bench/results/serve_compare.json``.
 
 Usage::
 
-    .venv/bin/python bench/serve_compare.py --baseline 25dd0fe           # 3 rounds, w1 and w2, c16
+    .venv/bin/python bench/serve_compare.py --baseline d7be39b --agents 1 20   # ~12 minutes
     .venv/bin/python bench/serve_compare.py --baseline HEAD --env TRAJOPS_LOG_HANDOVER_S=0.02
 """
 
@@ -75,12 +80,23 @@ def side_envs(tmp: Path, names: Sequence[str], baseline_tree: Path) -> dict[str,
     return envs
 
 
+THRESHOLD = 0.95
+"""current/baseline at or below this: the current code is >= 5 % slower on that point."""
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", required=True, help="commit to compare against")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--connections", type=int, nargs="+", default=[16])
+    parser.add_argument(
+        "--agents",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="agents per request (scene workloads; e.g. --agents 1 20 for both)",
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds per point")
     parser.add_argument(
         "--env", nargs="*", default=[], metavar="NAME=VALUE", help="for the current code only"
@@ -89,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     extra = dict(item.split("=", 1) for item in args.env if "=" in item)
     if len(extra) != len(args.env):
         raise SystemExit("--env takes NAME=VALUE pairs")
+    if min(args.agents) < 1:
+        raise SystemExit("--agents takes counts >= 1")
     wrk = serve.ensure_wrk()
     cfg = serve.BenchConfig(duration_s=args.duration)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -105,31 +123,44 @@ def main(argv: list[str] | None = None) -> None:
                         kind = "echo" if name == "echo" else "trajops"
                         server = serve.start_server(kind, workers=workers, env=env, logs=tmp)
                         try:
-                            for conns in args.connections:
-                                point = serve.measure(
-                                    wrk, server, kind, workers=workers, conns=conns, cfg=cfg,
-                                    tmp=tmp, api_key=keys.get(name, ""),
-                                )  # fmt: skip
-                                per = rps.setdefault(f"w{workers} c{conns}", {})
-                                per.setdefault(name, []).append(round(point.rps))
+                            for agents in args.agents:
+                                for conns in args.connections:
+                                    point = serve.measure(
+                                        wrk, server, kind, workers=workers, conns=conns,
+                                        cfg=cfg, tmp=tmp, api_key=keys.get(name, ""),
+                                        agents=agents,
+                                    )  # fmt: skip
+                                    if point.errors:
+                                        raise SystemExit(
+                                            f"{name} a{agents} w{workers} c{conns}: "
+                                            f"{point.errors} errors {point.error_kinds}"
+                                        )
+                                    per = rps.setdefault(f"a{agents} w{workers} c{conns}", {})
+                                    per.setdefault(name, []).append(round(point.rps))
                         finally:
                             serve.stop(server)
     points: list[dict[str, Any]] = []
     for point, per in rps.items():
         med = {name: statistics.median(v) for name, v in per.items()}
+        ratio = round(med["current"] / med["baseline"], 3)
         row = {
             "point": point,
             "median_rps": med,
+            "current_over_baseline": ratio,
+            "current_slower_by_5_percent": ratio <= THRESHOLD,
+            "per_round_current_over_baseline": [
+                round(c / b, 3) for c, b in zip(per["current"], per["baseline"], strict=True)
+            ],
             "baseline_over_echo": round(med["baseline"] / med["echo"], 3),
             "current_over_echo": round(med["current"] / med["echo"], 3),
-            "current_over_baseline": round(med["current"] / med["baseline"], 3),
             "rounds": per,
         }
         points.append(row)
         print(
-            f"  {point}: baseline/echo {row['baseline_over_echo']}, current/echo "
-            f"{row['current_over_echo']}, current/baseline {row['current_over_baseline']} "
-            f"(rounds {per})",
+            f"  {point}: current/baseline {ratio}"
+            f"{' (>= 5 % slower)' if row['current_slower_by_5_percent'] else ''} "
+            f"(per round {row['per_round_current_over_baseline']}); "
+            f"current/echo {row['current_over_echo']}, baseline/echo {row['baseline_over_echo']}",
             flush=True,
         )
     result = {
@@ -139,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
         "baseline": baseline,
         "current_env": extra,
         "seconds_per_point": args.duration,
+        "unique_bodies": True,
+        "threshold_current_over_baseline": THRESHOLD,
         "points": points,
     }
     out = serve.write_result("serve_compare.json", result)

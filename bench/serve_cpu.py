@@ -3,8 +3,7 @@
 ``bench/serve.py`` reports requests/s; this reports what each request costs in CPU time, by
 process, under the same ``wrk`` load (same Lua scripts, servers started the same way):
 
-* ``echo``     the bare FastAPI echo worker(s) (``echo_stock``: on uvicorn's own protocol,
-  see ``bench/serve.py``);
+* ``echo``     the bare FastAPI echo worker(s) (see ``bench/serve.py``);
 * ``trajops``  the API worker(s) (event loop plus the log pipe's sender thread) and their log
   writer processes (inserts, audit chain, commits);
 * ``wrk``      the load generator itself, on the same cores.
@@ -66,7 +65,7 @@ def role(pid: int) -> str:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return "gone"
-    if "log_process" in cmd:
+    if "trajops.logpipe.process" in cmd:
         return "log writer process"
     if "resource_tracker" in cmd:
         return "supervisor"
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         env = serve.bench_env(tmp, serve.build_registry(tmp))
         api_key = serve.create_api_key(env)
         for workers in (1, 2):
-            for kind in ("echo", "echo_stock", "trajops"):
+            for kind in ("echo", "trajops"):
                 server = serve.start_server(kind, workers=workers, env=env, logs=tmp)
                 try:
                     points.append(

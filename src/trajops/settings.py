@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -53,6 +54,10 @@ class Settings(BaseSettings):
     default_model: str = Field(
         default="champion",
         description="Registry alias or version number that serves unrouted traffic.",
+    )
+    exposed_models: list[str] = Field(
+        default_factory=lambda: ["champion", "challenger"],
+        description="Aliases or versions a `predict` key may name in a request, besides the running experiment's arms (JSON list in the environment); any other needs the `pin` scope.",
     )
     poll_interval_s: float = Field(
         default=5.0, gt=0, description="Seconds between checks of the registry for moved aliases."
@@ -109,21 +114,19 @@ class Settings(BaseSettings):
             "full (fewer, larger transactions; 0 writes each batch at once)."
         ),
     )
-    log_handover_s: float = Field(
-        default=0.05,
-        gt=0,
-        le=1,
-        description=(
-            "How often each API worker hands buffered log records to its writer process "
-            "(sooner when many wait); fewer, larger hand-overs cost less CPU."
-        ),
-    )
     log_writer: Literal["process", "thread"] = Field(
         default="process",
         description=(
-            "Where prediction and audit rows are inserted: `process` = a writer process fed over "
-            "a pipe (keeps database work off the API's interpreter lock), `thread` = a thread in "
-            "the API process."
+            "Where prediction and audit rows are inserted from the write-ahead log: `process` = "
+            "a writer process per API process (keeps database work off the API's interpreter "
+            "lock), `thread` = a thread in the API process."
+        ),
+    )
+    log_fsync: bool = Field(
+        default=True,
+        description=(
+            "Sync the write-ahead log to disk before a 2xx is sent (group commit). Off, an "
+            "answered request's rows survive any process crash but not a power loss."
         ),
     )
     pseudonym_key: SecretStr | None = Field(
@@ -227,6 +230,16 @@ class Settings(BaseSettings):
         default=100,
         ge=1,
         description="Requests an idle API key may send at once (token bucket size).",
+    )
+    auth_failure_rate_per_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Failed authentications per second one client address may sustain; beyond its burst it gets 429 until its bucket refills.",
+    )
+    auth_failure_burst: int = Field(
+        default=50,
+        ge=1,
+        description="Failed authentications one client address may make at once.",
     )
     store_coordinate_decimals: int = Field(
         default=4,
@@ -353,7 +366,28 @@ class Settings(BaseSettings):
         """Folder of the append-only spool files used while the store is unreachable."""
         return (self.home / "spool").resolve()
 
+    @property
+    def wal_dir(self) -> Path:
+        """Folder of the serving processes' write-ahead logs (one folder per process)."""
+        return (self.home / "wal").resolve()
+
     def ensure_home(self) -> Path:
-        """Create ``home`` (and parents) if missing and return it."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        """Create ``home`` (and parents) if missing and return it.
+
+        A new home is private to its owner (0700): it holds the embedded stores, the keys and
+        the logs. The embedded SQLite stores are created 0600 (and tightened to it when found
+        wider), since SQLite and MLflow would create them world-readable under the usual umask.
+        """
+        if not self.home.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.home, 0o700)  # mkdir's mode is masked by the umask
+        embedded = [
+            (self.database_url is None, self.home / "trajops.db"),
+            (self.tracking_uri is None and self.registry_uri is None, self.home / "mlflow.db"),
+        ]
+        for used, path in embedded:
+            if used:
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+                if path.stat().st_mode & 0o077:
+                    os.chmod(path, 0o600)
         return self.home

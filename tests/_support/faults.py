@@ -1,16 +1,17 @@
 """Broken models and store checks for the reliability tests.
 
-* :class:`FlakyPythonModel` is the trajops pyfunc whose forecaster raises on chosen inputs
-  (agents whose last x is beyond ``fail_above_x``): ``-inf`` raises on everything (the smoke test
-  must reject it), a large value raises on some requests only (a challenger the experiment's
-  error-rate guardrail must catch). It is registered like any model and loaded by the pool
-  through the same registry URI path.
-* :func:`corrupt_version` overwrites a registered version's pickled python model on disk.
+* :class:`FlakyForecaster` raises on chosen inputs (agents whose last x is beyond
+  ``fail_above_x``): ``-inf`` raises on everything (the smoke test must reject it), a large
+  value raises on some requests only (a challenger the experiment's error-rate guardrail must
+  catch). It is a forecaster type of the test process (``register_model_type``), logged and
+  registered like any model and loaded by the pool through the same registry URI path.
+* :func:`corrupt_version` overwrites a registered version's forecaster config on disk.
 * :func:`stored_counts` counts prediction and audit rows of given requests in the store.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,78 +21,76 @@ import numpy as np
 from mlflow import MlflowClient
 from sqlalchemy import func, select
 
-from trajops.models import ConstantVelocity, save_model
-from trajops.models.base import Forecaster
+from trajops.models import ConstantVelocity, register_model_type, save_model
 from trajops.models.pyfunc import ARTIFACT_KEY, TrajopsPythonModel, pip_requirements, signature
 from trajops.store import Store
 from trajops.store.models import AuditEntry, PredictionRecord
 
 
 class FlakyForecaster:
-    """Wraps a forecaster; raises ``RuntimeError`` when an agent's last x exceeds a bound."""
+    """Wraps constant velocity; raises ``RuntimeError`` when an agent's last x exceeds a bound."""
 
     name = "flaky"
+    scene_aware = False
 
-    def __init__(self, inner: Forecaster, fail_above_x: float) -> None:
-        self.inner = inner
+    def __init__(self, fail_above_x: float) -> None:
         self.fail_above_x = fail_above_x
+        self.inner = ConstantVelocity()
 
     def predict(self, obs: np.ndarray, **kwargs: Any) -> np.ndarray:
         if float(np.max(obs[:, -1, 0], initial=-np.inf)) > self.fail_above_x:
             raise RuntimeError(f"flaky forecaster: x beyond {self.fail_above_x}")
         return self.inner.predict(obs, **kwargs)
 
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps({"fail_above_x": repr(self.fail_above_x)}))
 
-class FlakyPythonModel(TrajopsPythonModel):
-    """The trajops pyfunc with a :class:`FlakyForecaster` around the logged forecaster."""
+    @classmethod
+    def load(cls, path: Path) -> FlakyForecaster:
+        return cls(float(json.loads((path / "config.json").read_text())["fail_above_x"]))
 
-    def __init__(self, fail_above_x: float) -> None:
-        super().__init__()
-        self.fail_above_x = fail_above_x
 
-    def load_context(self, context: Any) -> None:
-        super().load_context(context)
-        assert self.forecaster is not None
-        self.forecaster = FlakyForecaster(self.forecaster, self.fail_above_x)  # type: ignore[assignment]
+register_model_type(FlakyForecaster.name, FlakyForecaster)
 
 
 def register_flaky(
     uri: str, *, model_name: str, fail_above_x: float, experiment_name: str | None = None
 ) -> str:
-    """Register a CV model wrapped in :class:`FlakyPythonModel` in the registry at ``uri``
-    (its run in ``experiment_name``, whose artifact location decides where the files go);
-    returns the new version."""
+    """Register a :class:`FlakyForecaster` in the registry at ``uri`` (its run in
+    ``experiment_name``, whose artifact location decides where the files go); returns the new
+    version."""
     from tests._support.mlflow_uris import mlflow_uris
 
-    model = ConstantVelocity()
+    model = FlakyForecaster(fail_above_x)
     with tempfile.TemporaryDirectory(prefix="trajops-flaky-") as tmp, mlflow_uris(uri):
         folder = Path(tmp) / ARTIFACT_KEY
-        save_model(model, folder)
+        save_model(model, folder)  # type: ignore[arg-type]
         exp = MlflowClient(uri, registry_uri=uri).get_experiment_by_name(
             experiment_name or "Default"
         )
         with mlflow.start_run(experiment_id=exp.experiment_id if exp else None):
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=FlakyPythonModel(fail_above_x),
+                python_model=TrajopsPythonModel(),
                 artifacts={ARTIFACT_KEY: str(folder)},
                 signature=signature(),
-                pip_requirements=pip_requirements(model),
+                pip_requirements=pip_requirements(ConstantVelocity()),
                 registered_model_name=model_name,
             )
     return str(info.registered_model_version)
 
 
 def corrupt_version(client: MlflowClient, *, model_name: str, version: str) -> Path:
-    """Overwrite the pickled python model of a version stored in a local artifact folder;
+    """Overwrite the forecaster config of a version stored in a local artifact folder;
     returns the file that was corrupted."""
     uri = client.get_model_version_download_uri(model_name, version)
     root = Path(uri.removeprefix("file://"))
-    pickles = list(root.rglob("python_model.pkl"))
-    if not pickles:
-        raise FileNotFoundError(f"no python_model.pkl under {root}")
-    pickles[0].write_bytes(b"\x80\x04 this is not a pickle")
-    return pickles[0]
+    configs = list(root.rglob("forecaster/model/config.json"))
+    if not configs:
+        raise FileNotFoundError(f"no forecaster config under {root}")
+    configs[0].write_bytes(b"{ this is not JSON")
+    return configs[0]
 
 
 def stored_counts(database_url: str, request_ids: list[str]) -> tuple[int, int]:

@@ -12,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from trajops.cli.demo import DEMO_EXPERIMENT
+from trajops.monitoring.reference import PROFILE_PATH
 from trajops.settings import Settings
 from trajops.tracking import artifacts as art
 
@@ -73,7 +74,7 @@ def test_demo_trains_registers_and_promotes(tmp_path: Path) -> None:
     files = {f.path for f in client.list_artifacts(run.info.run_id)}
     assert {art.EVALUATION_PATH, art.MODEL_CARD_PATH, "plots", "reference"} <= files
     assert {f.path for f in client.list_artifacts(run.info.run_id, "reference")} == {
-        art.REFERENCE_PROFILE_PATH,
+        PROFILE_PATH,
         "reference/calibration.json",
     }
     contexts = {

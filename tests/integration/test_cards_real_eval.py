@@ -29,7 +29,7 @@ from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.settings import Settings
 from trajops.tracking import artifacts as art
 from trajops.tracking.datasets import DataSplits, eth_ucy_splits
-from trajops.tracking.training import TrainResult, TrainSpec, train_run
+from trajops.training.run import TrainResult, TrainSpec, train_run
 
 pytestmark = pytest.mark.integration
 

@@ -27,12 +27,13 @@ from sqlalchemy import select
 from tests._support.mlflow_uris import mlflow_uris
 from tests._support.services import shared_pg_available, temp_database
 from trajops.experiments import ExperimentRepository, ExperimentRouter, exposure_row
+from trajops.logpipe import LogWriter
 from trajops.models import ConstantVelocity
 from trajops.models.pyfunc import log_forecaster
 from trajops.registry.adapter import Registry
 from trajops.registry.history import read_history
 from trajops.settings import Settings
-from trajops.store import LogWriter, Store
+from trajops.store import Store
 from trajops.store.models import Alert
 
 pytestmark = [

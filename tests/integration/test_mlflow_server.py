@@ -18,13 +18,13 @@ import pytest
 from tests._support.mlflow_server import BIN, PrivateMlflowServer
 from tests._support.services import shared_pg_available, temp_database
 from trajops.errors import PromotionRefused, TrackingUnavailable
+from trajops.monitoring.reference import PROFILE_PATH
 from trajops.registry.adapter import Registry
 from trajops.registry.history import EVENT_TAG_PREFIX, read_history
 from trajops.registry.promotion import EvalSetConfig, promote, rollback
 from trajops.settings import Settings
-from trajops.tracking import artifacts as art
 from trajops.tracking.datasets import DataSplits
-from trajops.tracking.training import TrainSpec, train_run
+from trajops.training.run import TrainSpec, train_run
 
 pytestmark = [
     pytest.mark.integration,
@@ -66,7 +66,7 @@ def test_train_register_promote_rollback_through_the_server(
 
     # Artifacts were proxied by the server into its artifact destination.
     profiles = list((srv.root / "artifacts").rglob("features.parquet"))
-    assert len(profiles) == 2 and all(p.match(f"*/{art.REFERENCE_PROFILE_PATH}") for p in profiles)
+    assert len(profiles) == 2 and all(p.match(f"*/{PROFILE_PATH}") for p in profiles)
 
     registry = Registry.from_settings(settings)
     assert registry.get_version(2).tags["run_id"] == linear.run_id

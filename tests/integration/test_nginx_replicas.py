@@ -152,6 +152,14 @@ def test_nginx_refuses_a_body_over_the_app_limit_in_the_api_error_shape(stack: S
     assert r.json()["error"]["code"] == "payload_too_large"
 
 
+def test_nginx_refuses_oversized_headers_with_431_in_the_api_error_shape(stack: Stack) -> None:
+    r = httpx.get(f"{stack.url}/v1/models", headers={**stack.headers, "x-junk": "j" * 20_000})
+    assert r.status_code == 431
+    assert r.json()["error"]["code"] == "headers_too_large"
+    ok = httpx.get(f"{stack.url}/v1/models", headers={**stack.headers, "x-fill": "f" * 8_000})
+    assert ok.status_code == 200
+
+
 def _load_with_kill(
     stack: Stack, *, sig: signal.Signals, seconds: float = 3.0, concurrency: int = 8
 ) -> tuple[float, list[tuple[float, float, int | str]]]:

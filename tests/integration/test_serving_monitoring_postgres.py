@@ -18,9 +18,9 @@ from tests._support.registry import build_registry
 from tests._support.services import private_postgres, shared_pg_available, temp_database
 from trajops.security.audit import verify_chain
 from trajops.serving import AppOptions, create_app, serve_in_thread
-from trajops.serving._store import MigrationConfig
 from trajops.settings import Settings
 from trajops.store import Store
+from trajops.store.lifecycle import MigrationConfig
 from trajops.store.models import AuditEntry, PredictionRecord
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ import redis
 
 from tests._support.api_keys import issue_key
 from tests._support.registry import build_registry
+from trajops.prediction.cache import RedisCache, RedisCacheConfig
 from trajops.serving import AppOptions, create_app, serve_in_thread
-from trajops.serving.cache import RedisCache, RedisCacheConfig
 from trajops.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,8 @@ from tests._support.replica import service_settings, serving
 from tests._support.waiting import eventually
 from trajops.models import ConstantVelocity
 from trajops.models.pyfunc import log_forecaster
+from trajops.prediction.pool import PoolConfig
 from trajops.serving import AppOptions
-from trajops.serving.pool import PoolConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

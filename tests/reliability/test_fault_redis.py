@@ -16,8 +16,8 @@ from tests._support.load import SteadyLoad, cycling_body, server_errors
 from tests._support.redis_server import private_redis, redis_server_binary
 from tests._support.registry import build_registry
 from tests._support.replica import service_settings, serving
+from trajops.prediction.cache import RedisCacheConfig
 from trajops.serving import AppOptions
-from trajops.serving.cache import RedisCacheConfig
 
 pytestmark = [
     pytest.mark.integration,

@@ -112,11 +112,20 @@ class BatchJobs:
         return self.settings.batch_root.resolve()
 
     def _inside(self, value: str, *, field_name: str) -> Path:
+        """``value`` resolved under the batch root; errors never name server paths."""
         root = self.root
-        path = (root / value).resolve()  # an absolute value replaces root: checked below
+        if "\x00" in value:
+            raise ValidationError(
+                f"{field_name} must not contain a NUL byte",
+                details=[{"loc": ["body", field_name], "msg": "NUL byte"}],
+            )
+        try:
+            path = (root / value).resolve()  # an absolute value replaces root: checked below
+        except (OSError, ValueError, RuntimeError):  # a symlink loop, a name too long
+            path = root
         if not path.is_relative_to(root) or path == root:
             raise ValidationError(
-                f"{field_name} must be a path inside the batch root {root}",
+                f"{field_name} must be a path inside the batch root",
                 details=[{"loc": ["body", field_name], "msg": "outside the batch root"}],
             )
         return path
@@ -130,11 +139,17 @@ class BatchJobs:
         """Queue a job; returns its first status.
 
         Raises:
-            ValidationError: a path outside the batch root, or an input that does not exist.
+            ValidationError: a path outside the batch root (or with a NUL byte), an output that
+                overlaps the input, or an input that does not exist.
             ServiceUnavailable: batch jobs are not configured.
         """
         src = self._inside(input_path, field_name="input")
         dst = self._inside(output_path, field_name="output")
+        if dst.is_relative_to(src) or src.is_relative_to(dst):
+            raise ValidationError(
+                "output must be a folder apart from the input (neither inside the other)",
+                details=[{"loc": ["body", "output"], "msg": "overlaps the input"}],
+            )
         if not src.exists():
             raise ValidationError(
                 f"input {input_path!r} does not exist under the batch root",

@@ -26,6 +26,7 @@ from trajops.batch.rows import read_partition
 from trajops.batch.state import JobFolder, atomic_write_bytes, atomic_write_json, temp_path
 from trajops.errors import ModelLoadError
 from trajops.models.base import Forecaster
+from trajops.models.pyfunc import load_forecaster
 
 LINEAGE_KEY = b"trajops.lineage"
 """Key of the lineage JSON in each output file's Parquet schema metadata."""
@@ -63,27 +64,6 @@ class ModelRef:
         return {"name": self.name, "version": self.version, "run_id": self.run_id, "uri": self.uri}
 
 
-def load_forecaster(ref: ModelRef, dst: Path) -> Forecaster:
-    """Download the version's artifacts into ``dst`` and load its pyfunc's forecaster.
-
-    Raises:
-        ModelLoadError: the artifacts cannot be fetched or are not a trajops pyfunc.
-    """
-    import mlflow
-
-    try:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=ref.download_uri, dst_path=str(dst), tracking_uri=ref.tracking_uri
-        )
-        pyfunc = mlflow.pyfunc.load_model(local)
-    except Exception as exc:  # MLflow raises many types for a missing or broken model
-        raise ModelLoadError(f"cannot load {ref.uri}: {type(exc).__name__}: {exc}") from exc
-    forecaster = getattr(pyfunc.unwrap_python_model(), "forecaster", None)
-    if forecaster is None or not callable(getattr(forecaster, "predict", None)):
-        raise ModelLoadError(f"{ref.uri} is not a trajops forecaster pyfunc")
-    return forecaster
-
-
 class ModelPlugin(WorkerPlugin):
     """Loads one model version on each worker when registered (``client.register_plugin``)."""
 
@@ -97,7 +77,9 @@ class ModelPlugin(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         self._dir = tempfile.mkdtemp(prefix="trajops-batch-model-")
-        self.forecaster = load_forecaster(self.ref, Path(self._dir))
+        self.forecaster = load_forecaster(
+            self.ref.download_uri, dst=Path(self._dir), tracking_uri=self.ref.tracking_uri
+        )
         self.loads += 1
 
     def teardown(self, worker: Any) -> None:

@@ -21,7 +21,7 @@ from trajops.settings import Settings
 
 if TYPE_CHECKING:  # MLflow and the models load lazily: `trajops --help` stays fast
     from trajops.registry.adapter import Registry
-    from trajops.tracking.training import TrainResult
+    from trajops.training.run import TrainResult
 
 DEMO_EXPERIMENT = "trajops-demo"
 
@@ -59,7 +59,7 @@ def run_demo(
     from trajops.data.simulator import SimulationConfig
     from trajops.registry.adapter import Registry
     from trajops.tracking.datasets import simulated_splits
-    from trajops.tracking.training import STEPS, TrainSpec, train_run
+    from trajops.training.run import STEPS, TrainSpec, train_run
 
     splits = simulated_splits(
         SimulationConfig(n_scenes=scenes, n_agents=agents, n_steps=steps, seed=seed)

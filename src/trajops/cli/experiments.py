@@ -15,7 +15,8 @@ from trajops.cli._common import console, load_settings, opened_store
 from trajops.cli.train import quiet_mlflow
 
 if TYPE_CHECKING:  # MLflow and scipy load lazily: `trajops --help` stays fast
-    from trajops.experiments.controller import ExperimentController, ExperimentStatus
+    from trajops.experiments.controller import ExperimentController
+    from trajops.experiments.status import ExperimentStatus
 
 app = typer.Typer(no_args_is_help=True, help="A/B experiments between registered models.")
 

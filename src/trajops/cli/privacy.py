@@ -13,7 +13,8 @@ import typer
 from trajops._duration import parse_duration
 from trajops.cli._common import err_console, load_settings, opened_store
 from trajops.privacy.pseudonym import Pseudonymiser, load_or_create_key
-from trajops.privacy.retention import erase_subject, export_subject, purge
+from trajops.privacy.retention import purge
+from trajops.privacy.subjects import erase_subject, export_subject
 
 app = typer.Typer(
     no_args_is_help=True, help="Retention purge, erasure and export of a subject's data."
@@ -56,7 +57,8 @@ def purge_cmd(
         report = purge(store, older_than=keep, audit_older_than=keep_audit, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     typer.echo(
-        f"{verb} {report.predictions} predictions and {report.feedback} feedback rows older than "
+        f"{verb} {report.predictions} predictions, {report.feedback} feedback rows and "
+        f"{report.experiment_rows} experiment rows older than "
         f"{report.cutoff.isoformat()}, {report.audit_rows} audit rows older than {report.audit_cutoff.isoformat()}"
     )
     if report.anchor_id is not None:
@@ -75,7 +77,8 @@ def erase(
     with opened_store(settings) as store:
         report = erase_subject(store, pseudonymise, subject, spool_dir=settings.spool_dir)
     typer.echo(
-        f"erased {report.predictions} predictions and {report.feedback} feedback rows; "
+        f"erased {report.predictions} predictions, {report.feedback} feedback rows and "
+        f"{sum(report.experiment_rows.values())} experiment rows; "
         f"recorded as audit row {report.audit_id} (subject ref {report.subject_ref})"
     )
     if report.pending_spooled:

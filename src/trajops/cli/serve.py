@@ -19,8 +19,15 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default TRAJOPS_WORKERS).")
     ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Allow a non-loopback address with authentication off (logged as a warning).",
+        ),
+    ] = False,
 ) -> None:
     """Serve /v1/predict from the registry's models (loads TRAJOPS_DEFAULT_MODEL first)."""
     from trajops.serving.server import run_server
 
-    run_server(load_settings(), host=host, port=port, workers=workers)
+    run_server(load_settings(), host=host, port=port, workers=workers, insecure=insecure)

@@ -18,7 +18,7 @@ from trajops.errors import ValidationError
 from trajops.settings import Settings
 
 if TYPE_CHECKING:  # MLflow and the models load lazily: `trajops --help` stays fast
-    from trajops.tracking.training import OnStep, TrainResult, TrainSpec
+    from trajops.training.run import OnStep, TrainResult, TrainSpec
 
 SIM_SCENES = 6
 SIM_AGENTS = 16
@@ -102,7 +102,7 @@ def run_training(
     from trajops.data.readers import list_folds
     from trajops.data.simulator import SimulationConfig
     from trajops.tracking import datasets
-    from trajops.tracking.training import STEPS, build_model, train_loso, train_run
+    from trajops.training.run import STEPS, build_model, train_loso, train_run
 
     _check_sources(data, simulate, fold, loso)
     build_model(spec, settings)  # an unknown model or bad hyper-parameter fails before any work
@@ -168,7 +168,7 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Random seed (default: TRAJOPS_SEED).")] = None,
 ) -> None:
     """Train a forecaster and track it in MLflow: params, metrics, plots, lineage, model card."""
-    from trajops.tracking.training import TrainSpec
+    from trajops.training.run import TrainSpec
 
     quiet_mlflow()
     settings = load_settings()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from trajops.serving.monitoring import PREDICT_ROUTE, p99_ms
+from trajops.monitoring.metrics import PREDICT_ROUTE, p99_ms
 
 QUANTILES = (0.5, 0.95, 0.99)
 """Latency percentiles shown."""

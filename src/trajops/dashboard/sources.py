@@ -18,9 +18,9 @@ from scipy import stats
 from sqlalchemy import and_, select
 
 from trajops.experiments.config import variant_name
+from trajops.monitoring.metrics import PREDICT_ROUTE
 from trajops.registry.adapter import Registry
 from trajops.registry.history import read_history
-from trajops.serving.monitoring import PREDICT_ROUTE
 from trajops.store.db import Store
 from trajops.store.models import AuditEntry, Feedback, PredictionRecord
 

@@ -18,11 +18,6 @@ from trajops.experiments.config import Arm
 _SCALE = float(2**64)
 
 
-def unit_hash(salt: str, unit_id: str) -> str:
-    """A salted, non-reversible key of a unit (hex, 32 chars); stored instead of the id."""
-    return hashlib.sha256(f"{salt}\x00{unit_id}".encode()).hexdigest()[:32]
-
-
 def bucket(salt: str, unit_id: str) -> float:
     """The unit's uniform position in ``[0, 1)`` for this salt."""
     digest = hashlib.sha256(f"{salt}\x00{unit_id}".encode()).digest()

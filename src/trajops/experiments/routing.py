@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from trajops.experiments.assignment import assign, unit_hash
+from trajops.experiments.assignment import assign
 from trajops.experiments.config import Arm, variant_name
 from trajops.experiments.repository import ExperimentRecord, ExperimentRepository
+from trajops.privacy.pseudonym import unit_hash
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,13 @@ class ExperimentRouter:
     def _ref(record: ExperimentRecord, arm: Arm) -> str:
         pinned = record.aliases_at_start.get("versions", {}).get(arm.name)
         return str(pinned) if pinned is not None else arm.model_ref
+
+    def arm_refs(self) -> set[str]:
+        """The references the running experiment's arms serve (versions pinned at start)."""
+        record = self._current
+        if record is None:
+            return set()
+        return {self._ref(record, arm) for arm in record.spec.arms}
 
     def route(self, unit_id: str | None) -> Route | None:
         """The arm for ``unit_id`` (agent, client or scene id, per the experiment's unit).

@@ -10,13 +10,23 @@ from trajops.errors import ValidationError
 from trajops.models.base import Forecaster
 from trajops.models.constant_velocity import ConstantVelocity
 
+_PLUGIN_TYPES: dict[str, type[Any]] = {}
+
+
+def register_model_type(name: str, cls: type[Any]) -> None:
+    """Let :func:`load_model` read saved forecasters of type ``name`` (a class with ``save``
+    and a ``load`` classmethod). Only code running in this process can add a type: a model
+    artifact names a type, it never brings one."""
+    _PLUGIN_TYPES[name] = cls
+
 
 def _model_types() -> dict[str, type[Any]]:
     # Imported lazily: the neural model pulls in torch, which the API need not pay for.
     from trajops.models.linear import LinearForecaster
     from trajops.models.neural import NeuralForecaster
 
-    return {"cv": ConstantVelocity, "linear": LinearForecaster, "neural": NeuralForecaster}
+    builtin = {"cv": ConstantVelocity, "linear": LinearForecaster, "neural": NeuralForecaster}
+    return {**_PLUGIN_TYPES, **builtin}
 
 
 MODEL_NAMES = ("cv", "linear", "neural")
@@ -55,5 +65,6 @@ __all__ = [
     "Forecaster",
     "create_model",
     "load_model",
+    "register_model_type",
     "save_model",
 ]

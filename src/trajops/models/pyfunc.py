@@ -14,8 +14,10 @@ Output frame (one row per agent and sample, agents in input order, samples ``0 .
 
     scene_id | agent_id | sample (int) | x_0 .. x_11 | y_0 .. y_11
 
-Fast paths (the API) skip the frame round trip: ``loaded.unwrap_python_model().forecaster`` is the
-plain :class:`~trajops.models.base.Forecaster`, and :func:`predict_frame` is the frame logic.
+Code that forecasts NumPy arrays (the API, batch workers, the promotion gate) gets the plain
+:class:`~trajops.models.base.Forecaster` behind a logged pyfunc one way, :func:`load_forecaster`,
+which reads the weights and config and never unpickles the pyfunc; :func:`predict_frame` is the
+frame logic the pyfunc runs.
 """
 
 from __future__ import annotations
@@ -233,6 +235,63 @@ class TrajopsPythonModel(PythonModel):
         if self.forecaster is None:
             raise ModelLoadError("the pyfunc was not loaded (load_context was not called)")
         return predict_frame(self.forecaster, model_input, params)
+
+
+def forecaster_from_folder(model_dir: Path) -> Forecaster:
+    """The forecaster of a downloaded trajops pyfunc, read without running any of its code.
+
+    Only the model's ``MLmodel`` (YAML, parsed safely) and its ``forecaster`` artifact are
+    read: a JSON header naming one of the known forecaster types, a JSON config and weights
+    that cannot carry code (``.npz`` without pickles, a torch state dict loaded with
+    ``weights_only=True``). The pickled ``python_model.pkl`` that ``mlflow models serve``
+    unpickles is never opened here.
+
+    Raises:
+        ModelLoadError: no forecaster artifact, a path outside the model, an unknown
+            forecaster type or weights that do not load.
+    """
+    import yaml
+
+    root = model_dir.resolve()
+    try:
+        mlmodel = yaml.safe_load((root / "MLmodel").read_text())
+        relative = mlmodel["flavors"]["python_function"]["artifacts"][ARTIFACT_KEY]["path"]
+        folder = (root / str(relative)).resolve()
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        raise ModelLoadError("not a trajops forecaster pyfunc (no forecaster artifact)") from None
+    if not folder.is_relative_to(root):
+        raise ModelLoadError("the forecaster artifact points outside the model folder")
+    try:
+        return load_model(folder)
+    except Exception as exc:  # unknown type, missing file, refused pickle: never a crash
+        raise ModelLoadError(f"cannot load the forecaster: {type(exc).__name__}: {exc}") from None
+
+
+def load_forecaster(
+    model_uri: str, *, dst: Path | None = None, tracking_uri: str | None = None
+) -> Forecaster:
+    """Download a logged trajops pyfunc and return its forecaster: the one way to load it.
+
+    Nothing in the artifacts is executed (:func:`forecaster_from_folder`).
+
+    Args:
+        model_uri: where the pyfunc is (``models:/name/3``, a registry download URI, a run
+            artifact URI or a local folder).
+        dst: empty local folder for the artifacts (a temporary one when omitted).
+        tracking_uri: the tracking backend (``mlflow-artifacts:`` URIs need it).
+
+    Raises:
+        ModelLoadError: the artifacts cannot be fetched or are not a trajops pyfunc.
+    """
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=model_uri,
+            dst_path=None if dst is None else str(dst),
+            tracking_uri=tracking_uri,
+        )
+    except Exception as exc:  # MLflow raises many types for a missing model
+        raise ModelLoadError(f"cannot fetch {model_uri}: {type(exc).__name__}") from None
+    return forecaster_from_folder(Path(local))
 
 
 def signature() -> ModelSignature:

@@ -10,6 +10,8 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from trajops.errors import ServiceUnavailable
+from trajops.logpipe.durable import DurableLogWriter
+from trajops.logpipe.writer import LogSink, WriterConfig
 from trajops.monitoring.accuracy import FeedbackScore, online_performance, record_feedback
 from trajops.monitoring.alerts import AlertManager
 from trajops.monitoring.notifiers import notifiers_from_settings
@@ -17,24 +19,25 @@ from trajops.privacy import Pseudonymiser, load_or_create_key
 from trajops.security.anonymise import bucket_time, stored_coordinates
 from trajops.security.audit import AUDIT_HOOKS
 from trajops.settings import Settings
-from trajops.store import LogWriter, Store
-from trajops.store.pipe_writer import PipeLogWriter, writer_process_command, writer_process_env
-from trajops.store.writer import LogSink, WriterConfig
+from trajops.store import Store
 
 
 def _log_writer(settings: Settings, store: Store) -> LogSink:
-    """The configured log writer: a writer process (default) or a thread of this process."""
+    """The serving log: a write-ahead log here, inserts by a writer process or a thread."""
     config = WriterConfig(
         queue_size=settings.log_queue_size,
         batch_size=settings.log_batch_size,
         flush_interval_s=settings.log_flush_interval_s,
         gather_s=settings.log_gather_s,
-        handover_s=settings.log_handover_s,
     )
-    if settings.log_writer == "thread":
-        return LogWriter(store, settings.spool_dir, config, hooks=AUDIT_HOOKS)
-    return PipeLogWriter(
-        writer_process_command(), store.url, settings.spool_dir, config, env=writer_process_env()
+    return DurableLogWriter(
+        settings.wal_dir,
+        store.url,
+        settings.spool_dir,
+        config,
+        consumer=settings.log_writer,
+        fsync=settings.log_fsync,
+        hooks=AUDIT_HOOKS,
     )
 
 
@@ -58,6 +61,13 @@ class Monitor:
         self.alerts = AlertManager(
             self.store, notifiers_from_settings(settings), cooldown_s=settings.alert_cooldown_s
         )
+
+    @classmethod
+    def open(cls, settings: Settings) -> Monitor:
+        """A started monitor on a store that is not migrated yet (never connects): the
+        serving process migrates in the background (:mod:`trajops.store.lifecycle`)."""
+        store = Store(settings.resolved_database_url, run_migrations=False)
+        return cls(settings, store=store).start()
 
     def start(self) -> Monitor:
         self.writer.start()
@@ -95,7 +105,6 @@ class Monitor:
         now = bucket_time(datetime.now(UTC), self.settings.store_time_bucket_s)
         scene_key = self.pseudonymise(scene_id, namespace="scene") if scene_id else None
         decimals = self.settings.store_coordinate_decimals
-        # JSON text per agent, encoded here once (trajops.store.json_text)
         obs_texts = stored_coordinates(obs, decimals, rounded_to=obs_decimals)
         pred_texts = stored_coordinates(pred, decimals)
         rows = [
@@ -115,6 +124,38 @@ class Monitor:
             for agent_id, o, p in zip(agent_ids, obs_texts, pred_texts, strict=True)
         ]
         self.writer.submit("predictions", rows)
+
+    def log_shadow_prediction(
+        self,
+        *,
+        experiment_id: str,
+        arm: str,
+        request_id: str,
+        model_version: str,
+        agent_ids: Sequence[str],
+        pred: np.ndarray,
+    ) -> None:
+        """Queue a shadow arm's forecast of a request, one row per agent (pseudonymised as
+        :meth:`log_prediction` does, so the rows pair up with the served ones).
+
+        Args:
+            pred: ``(N, T_pred, 2)`` the shadow arm's forecasts.
+        """
+        now = datetime.now(UTC)
+        outputs = stored_coordinates(pred, self.settings.store_coordinate_decimals)
+        rows = [
+            {
+                "experiment_id": experiment_id,
+                "arm": arm,
+                "request_id": request_id,
+                "agent_key": self.pseudonymise(agent_id),
+                "created_at": now,
+                "model_version": model_version,
+                "outputs": out,
+            }
+            for agent_id, out in zip(agent_ids, outputs, strict=True)
+        ]
+        self.writer.submit("experiment_shadow_predictions", rows)
 
     # --- ground truth -----------------------------------------------------------------
     def feedback(

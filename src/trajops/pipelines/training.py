@@ -70,7 +70,7 @@ def train_candidate(*, run_key: str, model: str, epochs: int | None = None) -> d
         ``model``, ``run_id``, ``model_uri``, ``test_ade``, ``test_fde`` and ``reused``.
     """
     from trajops.tracking.backend import connect, ensure_experiment, translate_errors
-    from trajops.tracking.training import TrainSpec, train_run
+    from trajops.training.run import TrainSpec, train_run
 
     settings = pipeline_settings()
     ws = Workspace.of(settings, run_key)
@@ -144,8 +144,8 @@ def _registry() -> tuple[Settings, Registry]:
 
 def register_best(*, run_key: str, evaluation: Mapping[str, Any]) -> dict[str, Any]:
     """Register the evaluation's winner, or return the version already made from its run."""
+    from trajops.registry.registration import register
     from trajops.tracking.backend import translate_errors
-    from trajops.tracking.training import register
 
     settings, registry = _registry()
     best = evaluation["best"]

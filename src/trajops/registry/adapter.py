@@ -6,7 +6,6 @@ number to a loadable ``models:/`` URI without touching MLflow themselves.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from trajops._refs import MAX_VERSION, parse_version
 from trajops.errors import ModelNotFoundError, ValidationError
 from trajops.settings import Settings
 from trajops.tracking.backend import connect, translate_errors
@@ -24,7 +24,6 @@ METRIC_TAG_PREFIX = "metric."
 """Version tags holding a test metric of the version's training run (``metric.ade`` ...)."""
 ALIASES = ("champion", "challenger")
 """The aliases trajops manages."""
-_VERSION_RE = re.compile(r"^v?(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -83,14 +82,6 @@ class ModelVersionInfo:
             created_at=datetime.fromtimestamp((mv.creation_timestamp or 0) / 1000, tz=UTC),
             tags=dict(mv.tags or {}),
         )
-
-
-def parse_version(ref: str | int) -> int | None:
-    """``3``, ``"3"`` or ``"v3"`` -> 3; anything else (an alias) -> None."""
-    if isinstance(ref, int):
-        return ref
-    match = _VERSION_RE.match(ref.strip())
-    return int(match.group(1)) if match else None
 
 
 class Registry:
@@ -158,6 +149,8 @@ class Registry:
         if number is None:
             raise ValidationError(f"not a version number: {version!r}")
         message = f"model {self.name!r} has no version {number}"
+        if number > MAX_VERSION:  # no registry stores it; the query would overflow its column
+            raise ModelNotFoundError(message)
         with translate_errors(self._where, not_found=message):
             return ModelVersionInfo.from_mlflow(
                 self.client.get_model_version(self.name, str(number))

@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 
 from trajops.data.readers import read_tracks
@@ -33,7 +32,8 @@ from trajops.errors import (
     ValidationError,
 )
 from trajops.evaluation.metrics import ade, fde
-from trajops.models.pyfunc import OUTPUT_COLUMNS, obs_to_frame
+from trajops.models.base import Forecaster
+from trajops.models.pyfunc import OUTPUT_COLUMNS, load_forecaster, obs_to_frame, predict_frame
 from trajops.registry.adapter import ALIASES, ModelVersionInfo, Registry
 from trajops.registry.history import AliasEvent, previous_version, read_history, record_event
 
@@ -100,14 +100,15 @@ def evaluation_windows(data: Path | None = None, config: EvalSetConfig | None = 
     return windows
 
 
-def _load(version: ModelVersionInfo) -> Any:
+def _load(version: ModelVersionInfo) -> Forecaster:
     try:
-        return mlflow.pyfunc.load_model(version.uri)
-    except Exception as exc:  # any load failure is the check's answer, not a crash
-        raise ModelLoadError(f"version {version.version} does not load: {exc}") from exc
+        return load_forecaster(version.uri)
+    except ModelLoadError as exc:  # any load failure is the check's answer, not a crash
+        raise ModelLoadError(f"version {version.version} does not load: {exc.message}") from exc
 
 
-def _smoke(model: Any, windows: WindowSet, n: int) -> GateCheck:
+def _smoke(forecaster: Forecaster, windows: WindowSet, n: int) -> GateCheck:
+    """The pyfunc's frame contract (columns, rows, finite positions) on ``n`` windows."""
     n = min(n, len(windows))
     frame = obs_to_frame(
         windows.obs[:n],
@@ -115,7 +116,7 @@ def _smoke(model: Any, windows: WindowSet, n: int) -> GateCheck:
         scene_ids=[str(s) for s in windows.scene[:n]],
     )
     try:
-        out = model.predict(frame)
+        out = predict_frame(forecaster, frame)
     except Exception as exc:
         return GateCheck("smoke", False, f"prediction failed: {exc}")
     if list(out.columns) != OUTPUT_COLUMNS or len(out) != n:
@@ -128,9 +129,8 @@ def _smoke(model: Any, windows: WindowSet, n: int) -> GateCheck:
     return GateCheck("smoke", True, f"{n} agents predicted, all finite")
 
 
-def score(model: Any, windows: WindowSet) -> tuple[float, float]:
-    """ADE and FDE of a loaded pyfunc's forecaster on ``windows`` (with their neighbours)."""
-    forecaster = model.unwrap_python_model().forecaster
+def score(forecaster: Forecaster, windows: WindowSet) -> tuple[float, float]:
+    """ADE and FDE of ``forecaster`` on ``windows`` (with their neighbours)."""
     pred = forecaster.predict(windows.obs, neighbours=windows.neighbours)  # (N, T_pred, 2)
     return ade(pred, windows.fut), fde(pred, windows.fut)
 

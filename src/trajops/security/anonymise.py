@@ -9,19 +9,18 @@ serves drift windows, but both make re-identification by linking with other sour
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
-
-from trajops.store.json_text import JsonText, json_texts
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def stored_coordinates(
     points: np.ndarray, decimals: int, *, rounded_to: int | None = None
-) -> list[JsonText]:
-    """``points`` rounded to ``decimals`` places, one JSON text per entry of the first axis
-    (e.g. per agent), ready for a JSON column (:mod:`trajops.store.json_text`).
+) -> list[list[Any]]:
+    """``points`` rounded to ``decimals`` places, one nested list per entry of the first axis
+    (e.g. per agent), ready for a JSON column.
 
     Args:
         points: ``(..., 2)`` coordinates in metres, e.g. ``(N, T_obs, 2)``.
@@ -32,11 +31,10 @@ def stored_coordinates(
     if not 0 <= decimals <= 8:
         raise ValueError(f"decimals must be in 0..8, got {decimals}")
     values = np.asarray(points, dtype=float)
-    if rounded_to is not None and rounded_to <= decimals:
-        return json_texts(values)
-    # the array's own method: np.round(a) dispatches to it through a Python wrapper; the
-    # result is a new C-contiguous array, as orjson encodes it
-    return json_texts(values.round(decimals))
+    if rounded_to is None or rounded_to > decimals:
+        values = values.round(decimals)
+    out: list[list[Any]] = values.tolist()
+    return out
 
 
 def bucket_time(moment: datetime, bucket_s: float) -> datetime:

@@ -14,6 +14,7 @@ immediate.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import secrets
@@ -28,7 +29,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from trajops._hmac import HmacSha256
 from trajops._secrets import load_or_create_secret
 from trajops.errors import (
     AuthenticationError,
@@ -141,7 +141,7 @@ class ApiKeys:
         if len(pepper) < 16:
             raise ValueError("API key pepper must be at least 16 bytes")
         self.store = store
-        self._mac = HmacSha256(pepper)
+        self._mac = hmac.new(pepper, digestmod=hashlib.sha256)  # copied per token
         self.cache_ttl_s = cache_ttl_s
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, KeyInfo]] = OrderedDict()
@@ -154,7 +154,9 @@ class ApiKeys:
         )
 
     def _digest(self, token: str) -> str:
-        return self._mac.hexdigest(token.encode())
+        mac = self._mac.copy()
+        mac.update(token.encode())
+        return mac.hexdigest()
 
     # --- management -------------------------------------------------------------------
     def create_key(

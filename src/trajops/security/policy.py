@@ -3,7 +3,9 @@
 Decisions (documented in ``docs/compliance.md``):
 
 * Public (no key): ``/healthz``, ``/readyz``; ``/metrics`` only when ``metrics_public`` is set.
-* ``/v1/predict`` needs ``predict``; ``/v1/feedback`` needs ``feedback``.
+* ``/v1/predict`` needs ``predict``; naming a model other than an exposed one
+  (``exposed_models``, the running experiment's arms) also needs ``pin``;
+  ``/v1/feedback`` needs ``feedback``.
 * ``/v1/models…``: reads (GET/HEAD/OPTIONS) need ``predict`` (clients may see which model serves
   them); writes (promote, roll back) need ``admin``.
 * ``/v1/experiments…`` and ``/v1/monitoring…``: ``admin`` for reads and writes (operational and
@@ -28,6 +30,9 @@ class Scope(StrEnum):
     """What an API key may do."""
 
     PREDICT = "predict"
+    PIN = "pin"
+    """Name any registered version in a prediction request (``predict`` alone reaches only
+    the models the operator exposes: ``exposed_models`` and the running experiment's arms)."""
     FEEDBACK = "feedback"
     ADMIN = "admin"
 

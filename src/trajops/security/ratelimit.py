@@ -77,6 +77,13 @@ class LocalRateLimiter:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def peek(self, key: str) -> float:
+        """Tokens ``key`` has now (a full bucket for an unknown key); takes none."""
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.limit.burst), now))
+        return min(float(self.limit.burst), tokens + (now - last) * self.limit.rate_per_s)
+
     def hit(self, key: str, *, cost: float = 1.0) -> Decision:
         now = self._clock()
         with self._lock:

@@ -1,9 +1,8 @@
-"""The prediction service: FastAPI app factory, model pool, caches, metrics, server.
+"""The HTTP edge of the prediction service: app factory, middleware, routes, server.
 
-The names below load on first use (PEP 562): a uvicorn worker process imports
-``trajops.serving.protocol`` while it unpickles its configuration, before it answers the
-supervisor's health checks, and importing the app with it took 7-8 s on a loaded 2-core
-machine (longer than uvicorn's default health-check timeout of 5 s).
+Nothing below this package imports FastAPI or Starlette; the use cases live in
+:mod:`trajops.prediction`, :mod:`trajops.monitoring` and :mod:`trajops.experiments`. The names
+below load on first use (PEP 562), so ``import trajops.serving`` stays cheap for the CLI.
 """
 
 from __future__ import annotations

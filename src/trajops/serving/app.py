@@ -7,8 +7,8 @@ each worker process (``--workers > 1``).
 
 Middleware, outermost first: :class:`ServingMiddleware` (metrics, body limit, audit of every
 request after its response) then :class:`AuthMiddleware` (key, scope, rate limit; absent when
-``auth_enabled`` is off), then :class:`PredictFastPath` (answers ``POST /v1/predict`` itself),
-then FastAPI's own exception handling and the routes.
+``auth_enabled`` is off), then FastAPI's own exception handling and the routes
+(:mod:`trajops.serving.routes`).
 """
 
 from __future__ import annotations
@@ -23,33 +23,26 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from starlette.datastructures import State
-from starlette.routing import BaseRoute
 
 from trajops import __version__
+from trajops.experiments.runtime import ExperimentRuntime
+from trajops.monitoring.jobs import JobsConfig, MonitoringJobs, OfflineMetrics
+from trajops.monitoring.metrics import ServingMetrics
+from trajops.monitoring.service import Monitor
+from trajops.prediction.cache import RedisCacheConfig, create_cache
+from trajops.prediction.pool import ModelPool, PoolConfig
+from trajops.prediction.service import PredictionService, ServiceConfig
 from trajops.security.keys import ApiKeys
-from trajops.security.ratelimit import rate_limiter_from_settings
-from trajops.serving._store import MigrationConfig, StoreMigrations, open_monitor
-from trajops.serving.audit import LogBackpressure, RequestAuditor
+from trajops.security.ratelimit import RateLimit, rate_limiter_from_settings
 from trajops.serving.auth import AuthMiddleware
-from trajops.serving.cache import RedisCacheConfig, create_cache
 from trajops.serving.errors import install_error_handlers
-from trajops.serving.experiments import ExperimentRuntime
-from trajops.serving.fastpath import PATH as FASTPATH_PATH
-from trajops.serving.fastpath import PredictFastPath
-from trajops.serving.metrics import ServingMetrics
 from trajops.serving.middleware import ServingMiddleware
-from trajops.serving.monitoring import JobsConfig, MonitoringJobs, OfflineMetrics
-from trajops.serving.pool import ModelPool, PoolConfig
-from trajops.serving.prediction import PredictionService, ServiceConfig
-from trajops.serving.routes import router
-from trajops.serving.routes_batch import open_batch_jobs
-from trajops.serving.routes_batch import router as batch_router
-from trajops.serving.routes_cards import router as cards_router
-from trajops.serving.routes_experiments import router as experiments_router
-from trajops.serving.routes_monitoring import router as monitoring_router
+from trajops.serving.request_log import LogBackpressure, RequestAuditor
+from trajops.serving.routes import ROUTERS
+from trajops.serving.routes.batch import open_batch_jobs
 from trajops.serving.schemas import FeedbackRequest, PredictRequest, RequestLimits
 from trajops.settings import Settings
+from trajops.store.lifecycle import MigrationConfig, StoreMigrations
 
 log = logging.getLogger(__name__)
 
@@ -70,31 +63,6 @@ class AppOptions:
     process whose own objects should stay collectable."""
 
 
-class AppState(State):
-    """starlette's ``State`` whose entries are also plain instance attributes.
-
-    ``State`` keeps its entries in a dict behind ``__getattr__``, so every read first fails the
-    ordinary attribute lookup (an ``AttributeError`` raised and cleared inside the interpreter)
-    and then runs a Python call: about 3k instructions a read (callgrind), and a request reads
-    eight on its way through the middleware and ``/v1/predict``. Here a read is an ordinary
-    attribute lookup; ``State``'s dict is kept in step, so both views agree.
-    """
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        super().__setattr__(key, value)
-        object.__setattr__(self, key, value)
-
-    def __delattr__(self, key: str) -> None:
-        super().__delattr__(key)
-        object.__delattr__(self, key)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.__setattr__(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        self.__delattr__(key)
-
-
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -103,7 +71,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.ensure_home()  # embedded stores, keys and the log spool live under home
     # The store may be down: the monitor starts anyway (its writer spools) and the schema is
     # migrated in the background until the database answers.
-    monitor = open_monitor(settings)
+    monitor = Monitor.open(settings)
     migrations = StoreMigrations(monitor.store, options.migrations)
     await migrations.start()
     metrics.watch_log_writer(monitor.writer)
@@ -113,7 +81,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.rate_limiter = rate_limiter_from_settings(
         settings, on_fallback=metrics.ratelimit_fallbacks.inc
     )
-    app.state.on_finish = RequestAuditor(monitor)
+    app.state.on_finish = auditor = RequestAuditor(monitor)
+    app.state.durable = monitor.writer.wait_durable
     app.state.backpressure = LogBackpressure(monitor.writer, metrics)
     cache = create_cache(
         redis_url=settings.redis_url.get_secret_value() if settings.redis_url else None,
@@ -139,15 +108,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool=pool,
         cache=cache,
         metrics=metrics,
-        limits=app.state.limits,
+        log=monitor,
+        experiments=experiments,
+        exposed=settings.exposed_models,
         config=options.service,
-        experiments=experiments.router,
     )
     app.state.offline = offline = OfflineMetrics(settings, metrics, options.jobs)
     app.state.jobs = jobs = MonitoringJobs(
         settings=settings,
         monitor=monitor,
-        pool=pool,
+        default_version=pool.default_version,
         metrics=metrics,
         offline=offline,
         config=options.jobs,
@@ -179,8 +149,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.stop()
         await cache.close()
         await migrations.stop()
+        auditor.flush()  # the last window's failed-authentication counts
         await anyio.to_thread.run_sync(monitor.close)
-        app.state.on_finish = app.state.backpressure = None
+        app.state.on_finish = app.state.backpressure = app.state.durable = None
         metrics.watch_log_writer(None)
         log.info(
             "trajops serving stopped: %d log rows written, %d spooled",
@@ -230,7 +201,6 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
         '`{"error": {"code", "message", "details": [{"loc", "msg"}]}}`.',
         lifespan=_lifespan,
     )
-    app.state = AppState()  # before anything keeps a reference to it
     app.state.settings = settings
     app.state.options = options or AppOptions()
     app.state.metrics = ServingMetrics()
@@ -239,16 +209,10 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
         max_coordinate=settings.max_coordinate,
         timestamp_tolerance_s=settings.timestamp_tolerance_s,
     )
-    app.include_router(router)
-    app.include_router(monitoring_router)
-    app.include_router(batch_router)
-    app.include_router(experiments_router)
-    app.include_router(cards_router)
+    for router in ROUTERS:
+        app.include_router(router)
     install_error_handlers(app)
-    app.state.on_finish = app.state.backpressure = None
-    app.add_middleware(  # innermost: after auth, the body limit, metrics and audit
-        PredictFastPath, app_state=app.state, route=_route(app, FASTPATH_PATH, "POST")
-    )
+    app.state.on_finish = app.state.backpressure = app.state.durable = None
     if settings.auth_enabled:
         app.add_middleware(
             AuthMiddleware,
@@ -256,6 +220,9 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
             app_state=app.state,
             metrics=app.state.metrics,
             metrics_public=settings.metrics_public,
+            failure_limit=RateLimit(
+                rate_per_s=settings.auth_failure_rate_per_s, burst=settings.auth_failure_burst
+            ),
         )
     app.add_middleware(  # added last: the outermost, so it counts and audits auth refusals
         ServingMiddleware,
@@ -265,13 +232,6 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
-
-
-def _route(app: FastAPI, path: str, method: str) -> BaseRoute:
-    for route in app.routes:
-        if getattr(route, "path", None) == path and method in getattr(route, "methods", ()):
-            return route
-    raise LookupError(f"no route {method} {path}")  # pragma: no cover - a wiring bug
 
 
 def app_from_env() -> FastAPI:

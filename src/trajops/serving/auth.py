@@ -27,11 +27,11 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trajops.errors import AuthenticationError, RateLimited, ServiceUnavailable, TrajopsError
+from trajops.monitoring.metrics import ServingMetrics
 from trajops.security.keys import ApiKeys, KeyInfo, authorize
 from trajops.security.policy import Access, required_access
-from trajops.security.ratelimit import LocalRateLimiter, RateLimiter, enforce
-from trajops.serving.metrics import ServingMetrics
-from trajops.serving.middleware import KEY_ID_KEY
+from trajops.security.ratelimit import LocalRateLimiter, RateLimit, RateLimiter, enforce
+from trajops.serving.middleware import KEY_ID_KEY, KEY_SCOPES_KEY
 from trajops.serving.responses import OrjsonResponse, error_response
 
 WWW_AUTHENTICATE = 'Bearer realm="trajops", ApiKey realm="trajops" header="X-API-Key"'
@@ -99,6 +99,8 @@ class AuthMiddleware:
             from it per request, since the lifespan opens them after the stack is built.
         metrics: where refusals are counted (``trajops_auth_failures_total{reason}``).
         metrics_public: whether ``/metrics`` needs no key.
+        failure_limit: how many failed authentications one client address may make (a token
+            bucket); past it the address gets 429 without its key being looked at.
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class AuthMiddleware:
         app_state: Any,
         metrics: ServingMetrics,
         metrics_public: bool,
+        failure_limit: RateLimit | None = None,
     ) -> None:
         self.app = app
         self.routes = routes
@@ -119,6 +122,7 @@ class AuthMiddleware:
         self._refused: dict[str, tuple[float, AuthenticationError]] = {}
         self._verified: dict[str, tuple[float, KeyInfo]] = {}
         self._inflight: dict[str, asyncio.Future[KeyInfo]] = {}
+        self._failed = LocalRateLimiter(failure_limit or RateLimit(rate_per_s=5.0, burst=50))
 
     def access(self, scope: Scope) -> Access:
         """What the request needs (memoised for paths without parameters)."""
@@ -140,9 +144,11 @@ class AuthMiddleware:
         if access.public:
             await self.app(scope, receive, send)
             return
+        address = scope["client"][0] if scope.get("client") else ""
         try:
-            key = await self._authenticate(scope)
+            key = await self._authenticate(scope, address)
             scope[KEY_ID_KEY] = key.id
+            scope[KEY_SCOPES_KEY] = key.scopes
             authorize(key, access.scope)
             limiter: RateLimiter | None = getattr(self.app_state, "rate_limiter", None)
             if limiter is not None:
@@ -150,13 +156,31 @@ class AuthMiddleware:
                     enforce(limiter, key.id)
                 else:  # Redis: network I/O stays off the event loop
                     await anyio.to_thread.run_sync(lambda: enforce(limiter, key.id))
+        except AuthenticationError as exc:
+            if not self._failed.hit(address).allowed:  # its budget of failed attempts is spent
+                await self._deny(self._throttled(), scope, receive, send)
+                return
+            await self._deny(exc, scope, receive, send)
+            return
         except TrajopsError as exc:
-            self.metrics.auth_failures.labels(_reason(exc)).inc()
-            await self._refuse(exc)(scope, receive, send)
+            await self._deny(exc, scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    async def _authenticate(self, scope: Scope) -> KeyInfo:
+    def _throttled(self) -> RateLimited:
+        return RateLimited(
+            "too many failed authentications from this address; retry later",
+            retry_after_s=1.0 / self._failed.limit.rate_per_s,
+            details=[{"loc": ["header", "X-API-Key"], "msg": "too many failures"}],
+        )
+
+    async def _deny(self, exc: TrajopsError, scope: Scope, receive: Receive, send: Send) -> None:
+        self.metrics.auth_failures.labels(_reason(exc)).inc()
+        await self._refuse(exc)(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope, address: str) -> KeyInfo:
+        """The request's key: from the in-process cache, else looked up in the store (not
+        for an address that has spent its failed attempts: a verified key still passes)."""
         keys: ApiKeys | None = getattr(self.app_state, "keys", None)
         if keys is None:
             raise ServiceUnavailable("the API key service is not ready (starting up)")
@@ -168,6 +192,8 @@ class AuthMiddleware:
         refused = self._refused.get(token)
         if refused is not None and refused[0] > time.monotonic():
             raise refused[1]  # unknown, revoked and expired keys never become valid
+        if self._failed.peek(address) < 1.0 and token not in self._verified:
+            raise self._throttled()
         try:
             info = await self._lookup(keys, token)
         except AuthenticationError as exc:

@@ -1,7 +1,6 @@
 """Request dependencies: everything a route needs, read from ``app.state`` (no globals).
 
-They are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a worker thread,
-which costs more than the whole prediction of a small request.
+They are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a worker thread.
 """
 
 from __future__ import annotations
@@ -10,19 +9,25 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from trajops.monitoring.jobs import MonitoringJobs, OfflineMetrics
+from trajops.monitoring.metrics import ServingMetrics
 from trajops.monitoring.service import Monitor
-from trajops.serving._store import StoreMigrations
-from trajops.serving.cache import PredictionCache
-from trajops.serving.metrics import ServingMetrics
-from trajops.serving.monitoring import MonitoringJobs, OfflineMetrics
-from trajops.serving.pool import ModelPool
+from trajops.prediction.cache import PredictionCache
+from trajops.prediction.pool import ModelPool
+from trajops.prediction.service import PredictionService
 from trajops.serving.schemas import RequestLimits
 from trajops.settings import Settings
+from trajops.store.lifecycle import StoreMigrations
 
 
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def get_service(request: Request) -> PredictionService:
+    service: PredictionService = request.app.state.service
+    return service
 
 
 async def get_pool(request: Request) -> ModelPool:
@@ -66,6 +71,7 @@ async def get_jobs(request: Request) -> MonitoringJobs:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ServiceDep = Annotated[PredictionService, Depends(get_service)]
 PoolDep = Annotated[ModelPool, Depends(get_pool)]
 CacheDep = Annotated[PredictionCache, Depends(get_cache)]
 MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]

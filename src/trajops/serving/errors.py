@@ -8,6 +8,7 @@ never for bad input.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,11 +38,25 @@ def _loc(loc: Any) -> list[str | int]:
     return [p if isinstance(p, int) else str(p) for p in loc]
 
 
+_SERVER_DETAIL = re.compile(
+    r"[a-z][a-z0-9+.\-]*://[^\s'\",;)]*"  # URIs: database, registry, artifact store
+    r"|(?<![\w.])/(?:[^\s'\",;:)/]+/)+[^\s'\",;:)]*"  # absolute paths of two parts or more
+)
+
+
+def scrub(message: str) -> str:
+    """``message`` without server paths and URIs (logged in full, never sent)."""
+    return _SERVER_DETAIL.sub("<server>", message)
+
+
 def trajops_error_response(exc: TrajopsError, *, method: str, path: str) -> Response:
-    """The response of a domain error (server-side ones are logged)."""
+    """The response of a domain error; a server-side one is logged in full and sent without
+    server paths or URIs."""
+    message = exc.message
     if exc.status_code >= 500:
         log.warning("%s %s -> %s: %s", method, path, exc.code, exc.message)
-    return error_response(exc.status_code, code=exc.code, message=exc.message, details=exc.details)
+        message = scrub(message)
+    return error_response(exc.status_code, code=exc.code, message=message, details=exc.details)
 
 
 async def _trajops_error(request: Request, exc: Exception) -> Response:

@@ -1,20 +1,25 @@
-"""Pure ASGI middleware of the prediction service: body size limit, request metrics, audit hook.
+"""Pure ASGI middleware of the prediction service: body size limit, request metrics, audit,
+and the durability of what a 2xx answers.
 
-Pure ASGI (not ``BaseHTTPMiddleware``) keeps the per-request cost to a few microseconds.
 The body limit is enforced twice: on ``Content-Length`` before reading anything, and on the
 bytes actually streamed (chunked uploads have no length). The body is read whole before the
 app runs, so the app never sees a truncated body.
+
+When the app starts its response, the request's audit row is handed to the log; a 2xx is
+held until the log says every row handed to it so far (the audit row and the rows the route
+logged, such as the prediction's) survives a crash of this process. If the log cannot be
+written, the client gets a 503 instead of the 2xx.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from trajops.serving.metrics import NO_MODEL, ServingMetrics
+from trajops.monitoring.metrics import NO_MODEL, ServingMetrics
 from trajops.serving.responses import error_response
 
 MODEL_VERSION_KEY = "trajops.model_version"
@@ -25,11 +30,15 @@ BODY_KEY = "trajops.body"
 """Scope key holding the raw request body read here (the audit digests it; no second read)."""
 KEY_ID_KEY = "trajops.key_id"
 """Scope key holding the id of the API key that authenticated the request."""
+KEY_SCOPES_KEY = "trajops.key_scopes"
+"""Scope key holding the scopes of the API key that authenticated the request."""
 REQUEST_ID_KEY = "trajops.request_id"
 """Scope key holding the request id a route assigned (echoed as ``x-request-id``)."""
 
 RequestHook = Callable[..., None]
-"""``hook(scope, status=..., seconds=...)`` called after each response (e.g. the auditor)."""
+"""``hook(scope, status=..., seconds=...)`` called as each response starts (the auditor)."""
+DurableHook = Callable[[], Awaitable[None]]
+"""``await durable()`` returns once every row logged so far is durable (raises ``OSError``)."""
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _NEVER_WAIT = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -43,9 +52,9 @@ class ServingMiddleware:
         app: the wrapped ASGI app.
         metrics: where requests are counted.
         max_body_bytes: body size limit.
-        on_finish: called after every response with the scope, status and seconds (the
-            auditor); read from ``app_state.on_finish`` at call time when ``app_state`` is given,
-            so the lifespan can install it after the middleware stack is built.
+        app_state: the app's state, read per request (the lifespan fills it after the stack
+            is built): ``on_finish`` (:data:`RequestHook`, the auditor), ``durable``
+            (:data:`DurableHook`) and ``backpressure``.
     """
 
     def __init__(
@@ -68,11 +77,23 @@ class ServingMiddleware:
         t0 = time.perf_counter()
         scope[START_KEY] = t0
         status = 500
+        started = refused = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started, refused
+            if refused:
+                return  # the 2xx was replaced by a 503: drop the rest of it
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
+                self._finish(scope, status, time.perf_counter() - t0)
+                durable: DurableHook | None = getattr(self.app_state, "durable", None)
+                if durable is not None and 200 <= status < 300 and scope["path"] not in _NEVER_WAIT:
+                    try:
+                        await durable()
+                    except OSError as exc:
+                        refused, status = True, 503
+                        await self._not_durable(exc)(scope, _no_receive, send)
+                        return
             await send(message)
 
         try:
@@ -92,8 +113,10 @@ class ServingMiddleware:
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
             seconds = time.perf_counter() - t0
+            if not started:  # an exception: the outer error handler answers 500
+                self._finish(scope, status, seconds)
+            route = scope.get("route")
             self.metrics.observe_request(
                 route=getattr(route, "path", "unmatched"),
                 method=scope["method"],
@@ -101,9 +124,21 @@ class ServingMiddleware:
                 model_version=scope.get(MODEL_VERSION_KEY, NO_MODEL),
                 seconds=seconds,
             )
-            hook: RequestHook | None = getattr(self.app_state, "on_finish", None)
-            if hook is not None:
-                hook(scope, status=status, seconds=seconds)
+
+    def _finish(self, scope: Scope, status: int, seconds: float) -> None:
+        hook: RequestHook | None = getattr(self.app_state, "on_finish", None)
+        if hook is not None:
+            hook(scope, status=status, seconds=seconds)
+
+    @staticmethod
+    def _not_durable(exc: OSError) -> Any:
+        return error_response(
+            503,
+            code="log_unavailable",
+            message="the request's records could not be made durable; retry later",
+            details=[{"loc": ["log"], "msg": type(exc).__name__}],
+            headers={"retry-after": "5"},
+        )
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or ``None`` when it is (or announces to be) over the limit."""
@@ -140,6 +175,10 @@ class ServingMiddleware:
             headers={"connection": "close"},
         )
         await response(scope, receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -1,16 +1,13 @@
 """HTTP request and response schemas of the prediction service, and request parsing.
 
-Parsing is one call, :func:`parse_predict_request`. A plainly valid body is read with orjson and
-type-checked on plain lists (a strict subset of the schema, same values); anything else goes
-to pydantic-core, which accepts it or names every error (NaN/Infinity literals and
-out-of-range numbers are refused as non-finite). Then the limits that depend on settings (agent
-count, coordinate bound, timestamp step) are checked on numpy arrays.
+One schema per request type. :func:`parse_predict_request` decodes the body, refuses more raw
+agent items than the agent limit before validating any of them (so a huge list cannot hold the
+event loop), validates the rest with the schema, then checks the limits that depend on
+settings (coordinate bound, timestamp step) on NumPy arrays.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -21,13 +18,17 @@ from pydantic import ValidationError as PydanticValidationError
 
 from trajops import STEP_S, T_OBS, T_PRED
 from trajops.errors import ValidationError
+from trajops.prediction.service import PredictionRequest
 
 MAX_SAMPLES = 20
 """Most samples one API request may ask for."""
 
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Point = tuple[FiniteFloat, FiniteFloat]
-AgentId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | StrictInt
+AgentId = (
+    Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
+    | Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+)
 ModelRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 
 
@@ -107,106 +108,11 @@ class PredictRequest(BaseModel):
     )
 
 
-@dataclass(frozen=True)
-class ParsedPredictRequest:
-    """A validated request with its positions as an array.
-
-    Attributes:
-        agent_ids: the agents' ids as sent (str or int), in order.
-        obs: ``(N, T_obs, 2)`` float64 observed positions.
-    """
-
-    agent_ids: list[str | int]
-    obs: np.ndarray
-    scene_id: str | None = None
-    model: str | None = None
-    num_samples: int = 1
-
-
 def _details(exc: PydanticValidationError) -> list[dict[str, Any]]:
     return [{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()[:50]]
 
 
-_AGENT_KEYS = frozenset({"agent_id", "positions", "timestamps"})
-_REQUEST_KEYS = frozenset({"agents", "scene_id", "model", "num_samples"})
-_MODEL_REF = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_Agent = tuple[str | int, list[Any], list[Any] | None]
 _Body = TypeVar("_Body", bound=BaseModel)
-
-
-def _finite_numbers(values: Any, n: int) -> bool:
-    """``values`` is a list of ``n`` JSON numbers (not booleans) that are finite floats."""
-    if type(values) is not list or len(values) != n:
-        return False
-    for v in values:
-        t = type(v)
-        if t is float:
-            if not math.isfinite(v):
-                return False
-        elif t is not int:
-            return False
-    return True
-
-
-def _fast_parse(
-    body: bytes, max_coordinate: float
-) -> tuple[list[_Agent], str | None, str | None, int] | None:
-    """The request, when it is plainly valid; ``None`` for anything else (the schema decides).
-
-    Accepts a strict subset of what :class:`PredictRequest` accepts and yields the same values,
-    at a fraction of the cost: orjson, then type checks on plain lists. Every doubtful input
-    (a malformed body, an unknown key, a wrong type, a non-finite value, a coordinate beyond
-    ``±max_coordinate``, a 64-bit overflow) goes to pydantic and the limit checks, which
-    accept it or explain the error.
-    """
-    low, high = -max_coordinate, max_coordinate
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if type(data) is not dict or not data.keys() <= _REQUEST_KEYS:
-        return None
-    scene_id, model, num_samples = (
-        data.get("scene_id"),
-        data.get("model"),
-        data.get("num_samples", 1),
-    )
-    if scene_id is not None and (type(scene_id) is not str or len(scene_id) > 128):
-        return None
-    if model is not None and (type(model) is not str or not _MODEL_REF.fullmatch(model)):
-        return None
-    if type(num_samples) is not int or not 1 <= num_samples <= MAX_SAMPLES:
-        return None
-    agents = data.get("agents")
-    if type(agents) is not list or not agents:
-        return None
-    out: list[_Agent] = []
-    for agent in agents:
-        if type(agent) is not dict or not agent.keys() <= _AGENT_KEYS:
-            return None
-        agent_id: Any = agent.get("agent_id")
-        positions: Any = agent.get("positions")
-        t = type(agent_id)
-        if not ((t is str and 1 <= len(agent_id) <= 128) or t is int):
-            return None
-        if type(positions) is not list or len(positions) != T_OBS:
-            return None
-        for point in positions:
-            if type(point) is not list or len(point) != 2:
-                return None
-            x, y = point
-            # exact int or float types (not bool); NaN and infinities fail the comparisons
-            if (
-                (type(x) is not float and type(x) is not int)
-                or (type(y) is not float and type(y) is not int)
-                or not (low <= x <= high and low <= y <= high)
-            ):
-                return None
-        timestamps = agent.get("timestamps")
-        if timestamps is not None and not _finite_numbers(timestamps, T_OBS):
-            return None
-        out.append((agent_id, positions, timestamps))
-    return out, scene_id, model, num_samples
 
 
 def _validated(model: type[_Body], body: bytes, what: str) -> _Body:
@@ -220,15 +126,31 @@ def _validated(model: type[_Body], body: bytes, what: str) -> _Body:
         raise ValidationError(f"invalid {what}", details=details) from None
 
 
-def _schema_parse(body: bytes) -> tuple[list[_Agent], str | None, str | None, int]:
-    req = _validated(PredictRequest, body, "prediction request")
-    agents: list[_Agent] = [
-        (a.agent_id, [list(p) for p in a.positions], a.timestamps) for a in req.agents
-    ]
-    return agents, req.scene_id, req.model, req.num_samples
+def _too_many_agents(n: int, limit: int) -> ValidationError:
+    return ValidationError(
+        f"too many agents: {n} > {limit}",
+        details=[{"loc": ["body", "agents"], "msg": f"at most {limit} agents"}],
+    )
 
 
-def parse_predict_request(body: bytes, limits: RequestLimits) -> ParsedPredictRequest:
+def _check_agent_count(body: bytes, limit: int) -> None:
+    """Refuse a body with more raw ``agents`` items than ``limit`` before validating any.
+
+    Validating a list item by item costs time for every item (and an error entry for every bad
+    one); the count of a decoded list is free. A body that does not decode is left to the
+    schema, which names the error.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(data, dict):
+        agents = data.get("agents")
+        if isinstance(agents, list) and len(agents) > limit:
+            raise _too_many_agents(len(agents), limit)
+
+
+def parse_predict_request(body: bytes, limits: RequestLimits) -> PredictionRequest:
     """Parse and validate a raw ``/v1/predict`` body.
 
     Args:
@@ -242,32 +164,28 @@ def parse_predict_request(body: bytes, limits: RequestLimits) -> ParsedPredictRe
         ValidationError: malformed JSON, a schema violation, or a broken limit; ``details``
             point at each offending field.
     """
-    parsed = _fast_parse(body, limits.max_coordinate)
-    agents, scene_id, model, num_samples = parsed if parsed is not None else _schema_parse(body)
-    if len(agents) > limits.max_agents:
-        raise ValidationError(
-            f"too many agents: {len(agents)} > {limits.max_agents}",
-            details=[{"loc": ["body", "agents"], "msg": f"at most {limits.max_agents} agents"}],
-        )
+    _check_agent_count(body, limits.max_agents)
+    req = _validated(PredictRequest, body, "prediction request")
+    if len(req.agents) > limits.max_agents:  # a body only the schema's parser could decode
+        raise _too_many_agents(len(req.agents), limits.max_agents)
     seen: set[str] = set()
-    for i, (agent_id, _, _) in enumerate(agents):
-        key = str(agent_id)
+    for i, agent in enumerate(req.agents):
+        key = str(agent.agent_id)
         if key in seen:
             raise ValidationError(
                 f"duplicate agent_id {key!r}",
                 details=[{"loc": ["body", "agents", i, "agent_id"], "msg": "duplicate agent_id"}],
             )
         seen.add(key)
-    obs = np.array([positions for _, positions, _ in agents], dtype=np.float64)  # (N, T_obs, 2)
-    if parsed is None:  # the schema's path (the fast path checks the range as it goes)
-        _check_range(obs, limits)
-    _check_timestamps([ts for _, _, ts in agents], limits)
-    return ParsedPredictRequest(
-        agent_ids=[agent_id for agent_id, _, _ in agents],
+    obs = np.array([a.positions for a in req.agents], dtype=np.float64)  # (N, T_obs, 2)
+    _check_range(obs, limits)
+    _check_timestamps([a.timestamps for a in req.agents], limits)
+    return PredictionRequest(
+        agent_ids=[a.agent_id for a in req.agents],
         obs=obs,
-        scene_id=scene_id,
-        model=model,
-        num_samples=num_samples,
+        scene_id=req.scene_id,
+        model=req.model,
+        num_samples=req.num_samples,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from starlette.types import ASGIApp
 
 from trajops.errors import ServiceUnavailable, ValidationError
+from trajops.serving.header_limit import HeaderLimitedProtocol
 from trajops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,7 @@ FACTORY = "trajops.serving.app:app_from_env"
 WORKER_HEALTHCHECK_S = 30
 """How long uvicorn's supervisor waits for a worker process to answer a health check before
 it kills and replaces it. uvicorn's default, 5 s, is shorter than a worker's start on a loaded
-2-core machine: there it killed starting workers again and again, and 2 workers served as 1
-(see :mod:`trajops.serving`)."""
+2-core machine: there it killed starting workers again and again, and 2 workers served as 1."""
 
 
 def settings_to_env(settings: Settings) -> dict[str, str | None]:
@@ -49,12 +49,36 @@ def settings_to_env(settings: Settings) -> dict[str, str | None]:
     return env
 
 
-def http_protocol() -> type[asyncio.Protocol]:
-    """uvicorn's ``http`` for the service: one socket write per response
-    (:mod:`trajops.serving.protocol`)."""
-    from trajops.serving.protocol import CoalescingHttpToolsProtocol
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
-    return CoalescingHttpToolsProtocol
+
+def check_exposure(settings: Settings, host: str, *, insecure: bool) -> None:
+    """Refuse to serve without authentication beyond loopback unless ``insecure`` says so.
+
+    Raises:
+        ValidationError: auth is off and ``host`` is not a loopback address.
+    """
+    if settings.auth_enabled or is_loopback(host):
+        return
+    if not insecure:
+        raise ValidationError(
+            f"refusing to serve on {host} with authentication off (TRAJOPS_AUTH_ENABLED=false): "
+            "anyone who reaches the port could switch models. Turn auth on, bind 127.0.0.1, "
+            "or pass --insecure to accept that",
+            details=[{"loc": ["host"], "msg": "non-loopback bind with auth off"}],
+        )
+    log.warning(
+        "INSECURE: serving on %s with authentication OFF; anyone who reaches this port can "
+        "predict, switch the default model and read monitoring data",
+        host,
+    )
 
 
 def run_server(
@@ -63,6 +87,7 @@ def run_server(
     host: str | None = None,
     port: int | None = None,
     workers: int | None = None,
+    insecure: bool = False,
 ) -> None:
     """Serve ``create_app(settings)`` until interrupted.
 
@@ -70,17 +95,19 @@ def run_server(
     starts each worker on :data:`FACTORY` (its supervisor replaces a worker that stops answering
     for :data:`WORKER_HEALTHCHECK_S`); ``settings`` reach the workers through the environment
     (see :func:`settings_to_env`). Access logs are off: ``/metrics`` counts every
-    request, and a per-request log line costs more than the prediction itself. Responses go
-    out in one socket write each (:func:`http_protocol`).
+    request, and a per-request log line costs more than the prediction itself. Request heads
+    are bounded (:mod:`trajops.serving.header_limit`).
 
     Args:
         settings: configuration.
         host: address to bind (default ``settings.host``).
         port: port to bind (default ``settings.port``; 0 picks a free port).
         workers: worker processes (default ``settings.workers``).
+        insecure: allow a non-loopback bind with authentication off (logged loudly).
 
     Raises:
-        ValidationError: a port or worker count out of range.
+        ValidationError: a port or worker count out of range, or auth off beyond loopback
+            without ``insecure``.
     """
     import uvicorn
 
@@ -97,12 +124,13 @@ def run_server(
             f"workers must be between 1 and 64, got {workers}",
             details=[{"loc": ["workers"], "msg": "out of range"}],
         )
+    check_exposure(settings, host, insecure=insecure)
     common = {
         "host": host,
         "port": port,
         "access_log": False,
         "log_level": "info",
-        "http": http_protocol(),
+        "http": HeaderLimitedProtocol,
         "timeout_worker_healthcheck": WORKER_HEALTHCHECK_S,
     }
     if workers == 1:
@@ -144,7 +172,7 @@ def serve_in_thread(
         port=port,
         access_log=False,
         log_level="warning",
-        http=http_protocol(),
+        http=HeaderLimitedProtocol,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="trajops-uvicorn", daemon=True)

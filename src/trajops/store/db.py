@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -10,25 +10,23 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trajops.errors import ConfigError, ServiceUnavailable
-from trajops.store.json_text import JsonText
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _orjson_dumps(value: Any) -> str:
-    if type(value) is JsonText:  # encoded by the API process (trajops.store.json_text)
-        return str(value)
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-# The prediction log stores (T, 2) coordinate lists as JSON; the stdlib encoder costs about
-# 10 us a row, half the writer's time, and the writer shares the GIL with the event loop.
+# The prediction log stores (T, 2) coordinate lists as JSON: orjson, not the stdlib encoder,
+# since the writer shares its interpreter with the rows it decodes.
 _JSON_CODEC: dict[str, Any] = {"json_serializer": _orjson_dumps, "json_deserializer": orjson.loads}
 
 
@@ -117,3 +115,25 @@ def opened_store(url: str) -> Iterator[Store]:
         ) from None
     finally:
         store.dispose()
+
+
+def insert_rows(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], *, skip_conflicts: bool
+) -> None:
+    """Insert ``rows`` into ``table`` in the session's transaction (one ``executemany``).
+
+    Args:
+        skip_conflicts: rows that violate a unique constraint are skipped (idempotent
+            replay); otherwise a conflict raises and fails the transaction.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    statement: Any = table.insert()
+    if skip_conflicts:
+        dialect = connection.dialect.name
+        if dialect == "postgresql":
+            statement = postgresql.insert(table).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            statement = sqlite.insert(table).on_conflict_do_nothing()
+    connection.execute(statement, list(rows))

@@ -8,8 +8,6 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from trajops.store.json_text import JSON_TEXT
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -35,8 +33,8 @@ class PredictionRecord(Base):
     agent_key: Mapped[str] = mapped_column(String(64), nullable=False)
     scene_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # (T_obs, 2) and (T_pred, 2), encoded by the API process (trajops.store.json_text)
-    inputs: Mapped[list[Any]] = mapped_column(JSON, nullable=False, info={JSON_TEXT: True})
-    outputs: Mapped[list[Any]] = mapped_column(JSON, nullable=False, info={JSON_TEXT: True})
+    inputs: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    outputs: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
     step_s: Mapped[float] = mapped_column(Float, nullable=False, default=0.4)
     latency_ms: Mapped[float] = mapped_column(Float, nullable=False)
 
@@ -245,7 +243,7 @@ class ShadowPrediction(Base):
     )
     model_version: Mapped[str] = mapped_column(String(32), nullable=False)
     outputs: Mapped[list[Any]] = mapped_column(  # (T_pred, 2), as predictions.outputs
-        JSON, nullable=False, info={JSON_TEXT: True}
+        JSON, nullable=False
     )
 
     __table_args__ = (

@@ -7,6 +7,9 @@ Artifact layout of a run (paths relative to the run's artifact root)::
     plots/ade_by_horizon.png     mean displacement per predicted step
     model_card.md                what the model is, what it was trained on, how good it is
     reference/features.parquet   kinematic features of the training windows (drift reference)
+
+The cards are written by :mod:`trajops.cards.store` and the drift reference by
+:mod:`trajops.monitoring.reference`; this module scores the model and writes the rest.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from trajops import STEP_S
 from trajops.data.windows import WindowSet
@@ -27,18 +29,9 @@ from trajops.evaluation.groups import grouped_rows
 from trajops.evaluation.metrics import ade, fde, min_ade_fde, per_horizon
 from trajops.evaluation.plots import plot_horizon, plot_samples
 from trajops.models.base import Forecaster
-from trajops.monitoring.reference import (
-    PROFILE_PATH,
-    build_reference,
-    load_reference,
-    write_reference,
-)
-from trajops.registry.adapter import Registry
 
 EVALUATION_PATH = "evaluation.json"
 MODEL_CARD_PATH = "model_card.md"
-REFERENCE_PROFILE_PATH = PROFILE_PATH
-"""Where the reference feature profile lives in a training run (drift monitoring reads it)."""
 TRAJECTORY_PLOT_PATH = "plots/trajectories.png"
 HORIZON_PLOT_PATH = "plots/ade_by_horizon.png"
 MIN_OF_K = 20
@@ -141,18 +134,6 @@ def evaluate(
         groups=grouped_rows(pred, windows, model=model.name),
     )
     return report, pred
-
-
-def write_reference_profile(
-    tracks: pd.DataFrame, folder: Path, *, window_size: int, seed: int = 0
-) -> list[Path]:
-    """The drift reference of the training tracks (served-style features + calibration)."""
-    return write_reference(build_reference(tracks, window_size=window_size, seed=seed), folder)
-
-
-def load_reference_profile(registry: Registry, ref: str | int) -> pd.DataFrame:
-    """The reference feature profile of a registered version (``champion``, ``3``...)."""
-    return load_reference(registry, ref).profile
 
 
 def write_plots(

@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests._support.services import private_postgres, shared_pg_available, temp_database
+from trajops.logpipe import LogWriter
+from trajops.logpipe.writer import WriterConfig
 from trajops.security.audit import AUDIT_HOOKS, AuditRecord, append_audit, audit_rows, verify_chain
-from trajops.store import LogWriter, Store
+from trajops.store import Store
 from trajops.store.models import AuditEntry
-from trajops.store.writer import WriterConfig
 
 pytestmark = [
     pytest.mark.integration,

@@ -12,7 +12,8 @@ from sqlalchemy import func, select, text
 
 from tests._support.services import shared_pg_available, temp_database
 from trajops.monitoring.service import Monitor
-from trajops.privacy.retention import erase_subject, export_subject, purge
+from trajops.privacy.retention import purge
+from trajops.privacy.subjects import erase_subject, export_subject
 from trajops.security.audit import AuditRecord, append_audit, verify_chain
 from trajops.settings import Settings
 from trajops.store import Feedback, PredictionRecord

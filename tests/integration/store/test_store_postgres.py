@@ -13,10 +13,12 @@ from sqlalchemy import func, select, text
 from tests._support.rows import prediction_rows
 from tests._support.services import private_postgres, shared_pg_available, temp_database
 from trajops.errors import ConflictError, NotFoundError
+from trajops.logpipe import LogWriter
+from trajops.logpipe.spool import spool_files
+from trajops.logpipe.writer import WriterConfig
 from trajops.monitoring.accuracy import online_performance, record_feedback
 from trajops.security.anonymise import stored_coordinates
-from trajops.store import LogWriter, PredictionRecord, Store
-from trajops.store.writer import WriterConfig, spool_files
+from trajops.store import PredictionRecord, Store
 
 pytestmark = [
     pytest.mark.integration,
@@ -86,9 +88,9 @@ def test_writer_feedback_and_performance(tmp_path: Path) -> None:
         store.dispose()
 
 
-def test_json_text_coordinates_are_stored_as_json(tmp_path: Path) -> None:
-    """Coordinates encoded by the API (JsonText) reach a PostgreSQL JSON column as JSON, not
-    as a JSON string holding JSON (psycopg's JSON dumper calls the store's serializer)."""
+def test_coordinates_are_stored_as_json_arrays(tmp_path: Path) -> None:
+    """Logged coordinates reach a PostgreSQL JSON column as JSON arrays, not as a JSON string
+    holding JSON (psycopg's JSON dumper calls the store's serializer)."""
     rows = prediction_rows(2)
     texts = stored_coordinates(np.array([[[1.25, -2.0]] * 8, [[3.0, 4.5]] * 8]), 3)
     for row, inputs in zip(rows, texts, strict=True):

@@ -7,34 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trajops.data.windows import WindowConfig, WindowSet
+from tests._support.windows import CFG, synthetic_windows
 from trajops.errors import ValidationError
 from trajops.models import Forecaster, create_model, load_model, save_model
-
-CFG = WindowConfig()
-
-
-def synthetic_windows(n: int, *, seed: int = 0, noise: float = 0.01) -> WindowSet:
-    """Walkers on gently curving paths (speeds 0-0.6 m/step, some standing), with neighbours."""
-    rng = np.random.default_rng(seed)
-    start = rng.uniform(-10, 10, size=(n, 2))
-    heading = rng.uniform(0, 2 * np.pi, size=n)
-    speed = np.where(rng.random(n) < 0.15, 0.0, rng.uniform(0.1, 0.6, size=n))
-    turn = rng.normal(0.0, 0.02, size=n)
-    t = np.arange(CFG.length)
-    angle = heading[:, None] + turn[:, None] * t[None]  # (N, L)
-    steps = speed[:, None, None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)  # (N, L, 2)
-    traj = start[:, None] + np.cumsum(steps, axis=1) + rng.normal(0, noise, size=(n, CFG.length, 2))
-    nbrs = np.full((n, CFG.max_neighbours, CFG.t_obs, 2), np.nan)
-    nbrs[:, :3] = traj[:, None, : CFG.t_obs] + rng.normal(0, 3.0, size=(n, 3, 1, 2))
-    return WindowSet(
-        traj=traj.astype(np.float32),
-        neighbours=nbrs.astype(np.float32),
-        scene=np.full(n, "synthetic", dtype=object),
-        agent_id=np.arange(n).astype(str).astype(object),
-        start_frame=np.zeros(n, np.int64),
-        config=CFG,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -153,64 +128,8 @@ def test_unknown_model_name_is_a_validation_error() -> None:
         create_model("gru")
 
 
-def test_neural_ensemble_history_device_and_round_trip(tmp_path: Path) -> None:
-    from trajops.errors import ConfigError
-    from trajops.models.neural import NeuralForecaster, resolve_device
-
-    model = NeuralForecaster(epochs=3, hidden=16, modes=2, ensemble=2, mirror=True, device="cpu")
-    history = model.fit(synthetic_windows(300, seed=7), synthetic_windows(100, seed=8))
-    assert len(history["train_loss"]) == len(history["val_loss"]) == 3
-    assert 0 <= history["best_epoch"] < 3
-    assert history["val_loss"][history["best_epoch"]] == min(history["val_loss"])
-    assert len(history["members"]) == 2 and history["ensemble_val_loss"] > 0
-    windows = synthetic_windows(20, seed=9)
-    samples = model.predict(windows.obs, neighbours=windows.neighbours, num_samples=5, seed=0)
-    assert samples.shape == (20, 5, CFG.t_pred, 2)  # 4 hypotheses (2 members x 2 modes) + 1
-    model.save(tmp_path / "m")
-    loaded = NeuralForecaster.load(tmp_path / "m")
-    np.testing.assert_array_equal(loaded.predict(windows.obs), model.predict(windows.obs))
-    assert resolve_device("cpu").type == "cpu"
-    if not __import__("torch").cuda.is_available():
-        with pytest.raises(ConfigError, match="no CUDA GPU"):
-            NeuralForecaster(device="cuda")
-    with pytest.raises(ConfigError, match="ensemble"):
-        NeuralForecaster(ensemble=0)
-
-
-def test_neural_training_is_seeded() -> None:
-    from trajops.models.neural import NeuralForecaster
-
-    train, test = synthetic_windows(200, seed=10), synthetic_windows(10, seed=11)
-    preds = []
-    for _ in range(2):
-        model = NeuralForecaster(epochs=2, hidden=16, modes=2, device="cpu", seed=3)
-        model.fit(train)
-        preds.append(model.predict(test.obs, neighbours=test.neighbours))
-    np.testing.assert_array_equal(preds[0], preds[1])
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_an_empty_batch_gives_an_empty_forecast(fitted: dict[str, Forecaster], name: str) -> None:
     empty = np.zeros((0, CFG.t_obs, 2))
     assert fitted[name].predict(empty).shape == (0, CFG.t_pred, 2)
     assert fitted[name].predict(empty, num_samples=4).shape == (0, 4, CFG.t_pred, 2)
-
-
-def test_a_neural_model_without_neighbours_ignores_them() -> None:
-    from trajops.models.neural import NeuralForecaster
-
-    model = NeuralForecaster(epochs=2, hidden=16, modes=2, neighbours=0, device="cpu")
-    model.fit(synthetic_windows(200, seed=12))
-    test = synthetic_windows(10, seed=13)
-    np.testing.assert_array_equal(
-        model.predict(test.obs), model.predict(test.obs, neighbours=test.neighbours)
-    )
-
-
-def test_constant_velocity_is_last_position_plus_steps_of_the_last_velocity() -> None:
-    obs = synthetic_windows(6, seed=9).obs.astype(np.float64)  # (N, T_obs, 2)
-    steps = np.arange(1, CFG.t_pred + 1, dtype=np.float64)[None, :, None]
-    expected = (obs[:, -1:] + (obs[:, -1:] - obs[:, -2:-1]) * steps).astype(np.float32)
-    model = create_model("cv")
-    np.testing.assert_array_equal(model.predict(obs), expected)  # bit for bit
-    np.testing.assert_array_equal(model.predict(obs, num_samples=3, seed=0)[:, 0], expected)

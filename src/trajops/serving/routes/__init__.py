@@ -1,0 +1,18 @@
+"""The HTTP routes, one module per resource; each route parses, calls a service, renders."""
+
+from fastapi import APIRouter
+
+from trajops.serving.routes import batch, cards, experiments, models, monitoring, ops, predict
+
+ROUTERS: tuple[APIRouter, ...] = (
+    predict.router,
+    models.router,
+    ops.router,
+    monitoring.router,
+    batch.router,
+    experiments.router,
+    cards.router,
+)
+"""Every router of the service, in the order they are mounted."""
+
+__all__ = ["ROUTERS"]

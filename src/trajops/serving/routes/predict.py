@@ -1,0 +1,178 @@
+"""``/v1/predict`` and ``/v1/feedback``: parse the body, call one service method, render."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+from starlette.types import Scope
+
+from trajops import STEP_S, T_PRED
+from trajops._ids import ordered_hex, random_hex
+from trajops.prediction.service import Answer
+from trajops.security.policy import Scope as KeyScope
+from trajops.security.policy import has_scope
+from trajops.serving.deps import (
+    LimitsDep,
+    MetricsDep,
+    MonitorDep,
+    OfflineDep,
+    ServiceDep,
+    SettingsDep,
+)
+from trajops.serving.middleware import (
+    KEY_ID_KEY,
+    KEY_SCOPES_KEY,
+    MODEL_VERSION_KEY,
+    REQUEST_ID_KEY,
+    START_KEY,
+)
+from trajops.serving.responses import OrjsonResponse
+from trajops.serving.schemas import (
+    FeedbackRequest,
+    FeedbackResponse,
+    PredictRequest,
+    PredictResponse,
+    error_responses,
+    parse_feedback_request,
+    parse_predict_request,
+)
+
+router = APIRouter()
+
+HORIZON_S = round(STEP_S * T_PRED, 6)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")  # fits the stores' request_id columns
+
+
+def request_id_of(scope: Scope, *, time_ordered: bool = True) -> str:
+    """The caller's ``X-Request-ID`` when it is well formed, else a fresh id.
+
+    A fresh id is time-ordered (a UUIDv7: the prediction log's request index grows at its
+    end, see :mod:`trajops._ids`), or random when ``time_ordered`` is false: with
+    ``TRAJOPS_STORE_TIME_BUCKET_S`` set, stored prediction times are coarsened, and an id
+    that carries the time to the millisecond would undo that.
+    """
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given = value.decode("latin-1")
+            if _REQUEST_ID.match(given):
+                return given
+            break
+    return ordered_hex() if time_ordered else random_hex()
+
+
+def body_doc(model: type[Any]) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` of a route that parses its raw body with ``model``."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def render_prediction(answer: Answer, agent_ids: list[str | int]) -> dict[str, Any]:
+    """The ``/v1/predict`` response body (NumPy arrays inside, for orjson)."""
+    result = answer.result
+    preds = result.predictions  # (N, T_pred, 2) or (N, K, T_pred, 2)
+    if preds.ndim == 3:
+        items = [{"agent_id": a, "positions": preds[i]} for i, a in enumerate(agent_ids)]
+    else:
+        items = [
+            {"agent_id": a, "positions": preds[i, 0], "samples": preds[i]}
+            for i, a in enumerate(agent_ids)
+        ]
+    model = result.model
+    return {
+        "request_id": answer.request_id,
+        "model": {
+            "name": model.name,
+            "version": model.version,
+            "alias": result.alias,
+            "run_id": model.run_id,
+        },
+        "variant": result.variant,
+        "step_s": STEP_S,
+        "horizon_s": HORIZON_S,
+        "predictions": items,
+        "latency_ms": answer.latency_ms,
+        "cached": result.cached,
+    }
+
+
+@router.post(
+    "/v1/predict",
+    tags=["predict"],
+    summary="Forecast the next 4.8 s of every agent of one scene",
+    response_model=PredictResponse,
+    responses=error_responses(404, 413, 422, 503),
+    openapi_extra=body_doc(PredictRequest),
+)
+async def predict(
+    request: Request, service: ServiceDep, limits: LimitsDep, settings: SettingsDep
+) -> Response:
+    """Predict 12 future positions (0.4 s apart) for each agent from its last 8 positions.
+
+    All agents of one request are one scene: they are each other's neighbours. Every agent's
+    input and forecast is logged (agent ids pseudonymised) for feedback scoring and drift.
+    """
+    scope = request.scope
+    parsed = parse_predict_request(await request.body(), limits)
+    request_id = request_id_of(scope, time_ordered=not settings.store_time_bucket_s)
+    scope[REQUEST_ID_KEY] = request_id
+    answer = await service.answer(
+        parsed,
+        key_id=scope.get(KEY_ID_KEY),
+        request_id=request_id,
+        started=scope.get(START_KEY, time.perf_counter()),
+        may_pin=not settings.auth_enabled or has_scope(scope.get(KEY_SCOPES_KEY, ()), KeyScope.PIN),
+    )
+    scope[MODEL_VERSION_KEY] = answer.result.model.version
+    return OrjsonResponse(
+        render_prediction(answer, parsed.agent_ids), headers={"x-request-id": request_id}
+    )
+
+
+@router.post(
+    "/v1/feedback",
+    tags=["monitoring"],
+    summary="Report where an agent really went; scored against its logged forecast",
+    response_model=FeedbackResponse,
+    responses=error_responses(404, 409, 413, 422, 503),
+    openapi_extra=body_doc(FeedbackRequest),
+)
+async def feedback(
+    request: Request,
+    monitor: MonitorDep,
+    metrics: MetricsDep,
+    offline: OfflineDep,
+    limits: LimitsDep,
+) -> Response:
+    """Ground truth for one agent of an earlier prediction: ADE/FDE over the steps given.
+
+    404 while the prediction is unknown (or still in the write queue: retry in a second),
+    409 for a second report of the same request and agent, 503 while the store is down.
+    """
+    req = parse_feedback_request(await request.body(), limits)
+    request.scope[REQUEST_ID_KEY] = req.request_id
+    positions = [list(p) for p in req.positions]  # (n, 2)
+    score = await anyio.to_thread.run_sync(
+        lambda: monitor.feedback(
+            request_id=req.request_id, agent_id=str(req.agent_id), positions=positions
+        )
+    )
+    request.scope[MODEL_VERSION_KEY] = score.model_version
+    metrics.online_ade.labels(score.model_version, score.variant).observe(score.ade)
+    metrics.online_fde.labels(score.model_version, score.variant).observe(score.fde)
+    offline.prefetch(score.model_version)  # offline ADE next to the online one in /metrics
+    return OrjsonResponse(
+        {
+            "request_id": score.request_id,
+            "agent_id": req.agent_id,
+            "model_version": score.model_version,
+            "variant": score.variant,
+            "n_steps": score.n_steps,
+            "ade": score.ade,
+            "fde": score.fde,
+        }
+    )

@@ -1,0 +1,42 @@
+"""The end of ``trajops demo``: the printed key and ``curl`` example work against the server."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests._support.app_fixtures import make_settings
+from tests._support.registry import RegistryInfo
+from trajops.cli.demo import create_demo_key, curl_example
+from trajops.serving import AppOptions, create_app, serve_in_thread
+from trajops.store import Store
+from trajops.store.models import AuditEntry
+
+
+def test_printed_curl_example_predicts(registry: RegistryInfo, tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl not installed")
+    settings = make_settings(registry, tmp_path / "home")
+    token = create_demo_key(settings)
+    app = create_app(settings, options=AppOptions(poll=False))
+    with serve_in_thread(app) as url:
+        command = curl_example(url, token)
+        assert f"-H 'X-API-Key: {token}'" in command
+        done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
+        out = json.loads(done.stdout)
+        assert out["model"]["version"] == "1" and len(out["predictions"][0]["positions"]) == 12
+        wrong = shlex.split(curl_example(url, token[:-1] + "x"))
+        refused = json.loads(subprocess.run(wrong, capture_output=True, text=True).stdout)
+        assert refused["error"]["code"] == "unauthenticated"
+    store = Store(settings.resolved_database_url)
+    try:
+        with store.session() as s:
+            events = [e.event for e in s.query(AuditEntry).order_by(AuditEntry.id)]
+    finally:
+        store.dispose()
+    assert events[0] == "keys.create", "the demo key's creation is in the audit trail"
