@@ -264,6 +264,19 @@ class Settings(BaseSettings):
         gt=0,
         description="Days audit rows are kept (evidence; purged behind a chain anchor).",
     )
+    audit_anchor_path: Path | None = Field(
+        default=None,
+        description="Append-only file of signed checkpoints of the audit chain's head (`audit verify` checks them). Empty: `audit-anchors.jsonl` under `home`; put it on other storage than the database.",
+    )
+    audit_anchor_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key that signs the audit checkpoints. Empty: a random key kept in `home`.",
+    )
+    audit_anchor_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds between checkpoints of the audit chain's head by each serving process (0: only `trajops audit verify` writes them).",
+    )
 
     # --- batch -------------------------------------------------------------------------
     dask_scheduler: str | None = Field(

@@ -6,10 +6,8 @@ headless Chromium until the service's own numbers appear. Screenshots go to
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 from tests._support.api_keys import issue_key
+from tests._support.browser import browser
 from tests._support.mlflow_uris import restored_mlflow_uris
 from tests._support.nginx import stop, wait_http
 from tests._support.services import free_port
@@ -24,9 +23,8 @@ from tests.unit.dashboard._scenario import OFFLINE, Traffic, dashboard_registry,
 from trajops.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+__all__ = ["browser"]  # the fixture, used by name
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
 TRAJOPS = str(Path(sys.executable).with_name("trajops"))
 
@@ -79,38 +77,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Traff
         if dashboard is not None:
             stop(dashboard)
         stop(server)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        print(f"skipping: needs {CHROMIUM} and {CHROMEDRIVER} (Debian chromium, chromium-driver)")
-        pytest.skip("chromium/chromedriver not installed")
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never download
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="trajops-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=1600,1800",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait_for_texts(driver: object, texts: list[str], timeout_s: float = 90.0) -> str:

@@ -12,7 +12,8 @@ import typer
 from trajops.cli._common import err_console, load_settings, opened_store
 from trajops.errors import ValidationError
 from trajops.security._time import parse_past
-from trajops.security.audit import export_audit, verify_chain
+from trajops.security.audit import export_audit, verify_and_checkpoint
+from trajops.security.audit_anchors import AnchorLog
 
 app = typer.Typer(no_args_is_help=True, help="Verify and export the hash-chained audit trail.")
 
@@ -39,10 +40,13 @@ def verify(
         ),
     ] = None,
 ) -> None:
-    """Check every row's hash and link; exit 0 when intact, 1 naming the first bad row."""
+    """Check every row's hash and link, and the signed checkpoints of the chain's head kept
+    outside the store; exit 0 when intact (and checkpoint the head), 1 naming the first bad
+    row."""
     expected = _parse_expect(expect) if expect else None
-    with opened_store(load_settings()) as store:
-        result = verify_chain(store, expect=expected)
+    settings = load_settings()
+    with opened_store(settings) as store:
+        result = verify_and_checkpoint(store, AnchorLog.from_settings(settings), expect=expected)
     if not result.ok:
         err_console.print(
             f"[red]audit chain TAMPERED[/red] at row {result.first_bad_id}: {result.reason} "

@@ -142,7 +142,9 @@ class DurableLogWriter:
         return self
 
     def close(self, timeout: float = 30.0) -> None:
-        """Sync what is logged, then let the consumer store it all and remove the log."""
+        """Sync what is logged, then let the consumer store it all and remove the log (once)."""
+        if self._closing:
+            return
         self._closing = True
         if self.wal is not None:
             self.wal.close(timeout)

@@ -203,8 +203,10 @@ class Wal:
     # --- lifecycle ----------------------------------------------------------------------
     def close(self, timeout: float = 10.0) -> None:
         """Write what is buffered, mark the folder closed (its consumer drains and removes
-        it) and let go of it."""
+        it) and let go of it. Closing twice does nothing."""
         with self._cond:
+            if self._closing:
+                return
             self._closing = True
             self._cond.notify_all()
         self._flusher.join(timeout)

@@ -7,12 +7,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from trajops.errors import ConflictError, NotFoundError, ValidationError
 from trajops.store.db import Store
 from trajops.store.models import Feedback, PredictionRecord
+
+
+class PredictionNotStored(NotFoundError):
+    """No prediction row of the request is in the store (unknown, or still being written)."""
 
 
 @dataclass(frozen=True)
@@ -51,51 +55,77 @@ def score(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 def record_feedback(
     store: Store, *, request_id: str, agent_key: str, positions: list[list[float]]
 ) -> FeedbackScore:
-    """Score ground truth against the logged prediction and store it (once per request and agent).
+    """Score and store one agent's ground truth (see :func:`record_feedback_many`)."""
+    return record_feedback_many(store, request_id=request_id, truths=[(agent_key, positions)])[0]
+
+
+def record_feedback_many(
+    store: Store, *, request_id: str, truths: list[tuple[str, list[list[float]]]]
+) -> list[FeedbackScore]:
+    """Score ground truth of agents of one request against their logged predictions and store
+    it, all or nothing (once per request and agent).
+
+    Args:
+        truths: ``(agent_key, positions (n, 2))`` per agent.
 
     Raises:
-        NotFoundError: no prediction logged for this request and agent (yet).
-        ConflictError: feedback for this request and agent was already recorded.
+        PredictionNotStored: no prediction row of the request is stored (yet).
+        NotFoundError: the request's predictions are stored, but not for one of the agents.
+        ConflictError: feedback for this request and one of the agents was already recorded.
         ValidationError: more positions than were predicted.
     """
+    keys = [key for key, _ in truths]
+    of_request = PredictionRecord.request_id == request_id
     with store.session() as session:
-        pred = session.execute(
-            select(PredictionRecord).where(
-                PredictionRecord.request_id == request_id, PredictionRecord.agent_key == agent_key
+        logged = {
+            p.agent_key: p
+            for p in session.scalars(
+                select(PredictionRecord).where(of_request, PredictionRecord.agent_key.in_(keys))
             )
-        ).scalar_one_or_none()
+        }
+        stored = bool(logged) or session.scalar(select(exists().where(of_request)))
+    if not stored:
+        raise PredictionNotStored(
+            f"no prediction logged for request {request_id!r} (unknown, or still being written)",
+            details=[{"loc": ["body", "request_id"], "msg": "unknown request"}],
+        )
+    scored: list[tuple[str, np.ndarray, FeedbackScore]] = []
+    for i, (agent_key, positions) in enumerate(truths):
+        pred = logged.get(agent_key)
         if pred is None:
             raise NotFoundError(
-                f"no prediction logged for request {request_id!r} and this agent "
-                "(unknown ids, or still in the write queue: retry in a second)",
-                details=[{"loc": ["body", "request_id"], "msg": "unknown request/agent"}],
+                f"request {request_id!r} has no prediction for agent {i} of the feedback",
+                details=[{"loc": ["body", "agent_id"], "msg": "unknown agent"}],
             )
         truth = np.asarray(positions, dtype=np.float64)  # (n, 2)
         ade, fde = score(np.asarray(pred.outputs, dtype=np.float64), truth)
         result = FeedbackScore(
             request_id, pred.model_version, pred.variant, int(truth.shape[0]), ade, fde
         )
+        scored.append((agent_key, truth, result))
+    now = datetime.now(UTC)
     try:
         with store.session() as session:
-            session.add(
+            session.add_all(
                 Feedback(
                     request_id=request_id,
                     agent_key=agent_key,
-                    created_at=datetime.now(UTC),
+                    created_at=now,
                     model_version=result.model_version,
                     variant=result.variant,
                     positions=truth.tolist(),
                     n_steps=result.n_steps,
-                    ade=ade,
-                    fde=fde,
+                    ade=result.ade,
+                    fde=result.fde,
                 )
+                for agent_key, truth, result in scored
             )
     except IntegrityError:
         raise ConflictError(
-            f"feedback for request {request_id!r} and this agent was already recorded",
+            f"feedback for request {request_id!r} was already recorded for an agent given",
             details=[{"loc": ["body", "request_id"], "msg": "duplicate feedback"}],
         ) from None
-    return result
+    return [result for _, _, result in scored]
 
 
 def online_performance(

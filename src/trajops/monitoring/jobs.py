@@ -228,6 +228,20 @@ class MonitoringJobs:
             model_load_failures=failures,
         )
 
+    async def checkpoint_audit(self) -> None:
+        """Checkpoint the audit chain's head outside the store (signed; see
+        :mod:`trajops.security.audit_anchors`)."""
+        from trajops.security.audit_anchors import AnchorLog
+        from trajops.security.audit_chain import chain_head
+
+        def checkpoint() -> None:
+            with self.monitor.store.session() as session:
+                head_id, head_hash = chain_head(session)
+            if head_id:
+                AnchorLog.from_settings(self.settings).append(head_id, head_hash)
+
+        await store_call(checkpoint)
+
     async def evaluate_alerts(self) -> list[dict[str, Any]]:
         """Evaluate every rule once and apply it; returns the alerts that were notified."""
         snapshot = await self.snapshot()
@@ -241,6 +255,9 @@ class MonitoringJobs:
             self._spawn("trajops-drift-job", self.settings.drift_interval_s, self._drift_once)
         if self.settings.alert_interval_s > 0:
             self._spawn("trajops-alert-job", self.settings.alert_interval_s, self.evaluate_alerts)
+        if self.settings.audit_anchor_interval_s > 0:
+            interval = self.settings.audit_anchor_interval_s
+            self._spawn("trajops-audit-checkpoint", interval, self.checkpoint_audit)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from trajops.errors import ServiceUnavailable
 from trajops.logpipe.durable import DurableLogWriter
 from trajops.logpipe.writer import LogSink, WriterConfig
-from trajops.monitoring.accuracy import FeedbackScore, online_performance, record_feedback
+from trajops.monitoring.accuracy import FeedbackScore, online_performance, record_feedback_many
 from trajops.monitoring.alerts import AlertManager
 from trajops.monitoring.notifiers import notifiers_from_settings
 from trajops.privacy import Pseudonymiser, load_or_create_key
@@ -159,15 +159,22 @@ class Monitor:
 
     # --- ground truth -----------------------------------------------------------------
     def feedback(
-        self, *, request_id: str, agent_id: str, positions: list[list[float]]
-    ) -> FeedbackScore:
+        self, *, request_id: str, truths: Sequence[tuple[str, list[list[float]]]]
+    ) -> list[FeedbackScore]:
+        """Score the ground truth of agents of one request, all or nothing.
+
+        Args:
+            truths: ``(agent_id as sent, positions (n, 2))`` per agent; ids are pseudonymised
+                here, as the prediction rows' were.
+
+        Raises:
+            NotFoundError: a prediction not (yet) in the store.
+            ConflictError: feedback already recorded for one of the agents.
+            ServiceUnavailable: the store is unreachable.
+        """
+        keyed = [(self.pseudonymise(agent_id), positions) for agent_id, positions in truths]
         try:
-            return record_feedback(
-                self.store,
-                request_id=request_id,
-                agent_key=self.pseudonymise(agent_id),
-                positions=positions,
-            )
+            return record_feedback_many(self.store, request_id=request_id, truths=keyed)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable(
                 f"operational store unreachable, feedback not recorded (retry later): {exc.__class__.__name__}"

@@ -16,7 +16,8 @@ class AuditChainBroken(TrajopsError):
 
 
 def verify_audit() -> dict[str, Any]:
-    """Verify the whole audit hash chain (from the latest retention anchor).
+    """Verify the whole audit hash chain (from the latest retention anchor) and its signed
+    checkpoints, and checkpoint its head.
 
     Returns:
         ``checked`` rows and the chain head (``head_id``, ``head_hash``) to record elsewhere.
@@ -24,12 +25,14 @@ def verify_audit() -> dict[str, Any]:
     Raises:
         AuditChainBroken: naming the first bad row and why.
     """
-    from trajops.security.audit import verify_chain
+    from trajops.security.audit import verify_and_checkpoint
+    from trajops.security.audit_anchors import AnchorLog
     from trajops.store.db import Store
 
-    store = Store(pipeline_settings().resolved_database_url)
+    settings = pipeline_settings()
+    store = Store(settings.resolved_database_url)
     try:
-        result = verify_chain(store)
+        result = verify_and_checkpoint(store, AnchorLog.from_settings(settings))
     finally:
         store.dispose()
     if not result.ok:

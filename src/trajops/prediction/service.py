@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from trajops import STEP_S
+from trajops._ids import ordered_hex_ms
 from trajops._refs import canonical_ref
 from trajops.errors import PermissionDenied
 from trajops.monitoring.metrics import ServingMetrics
@@ -42,6 +44,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_VARIANT = "default"
 """Variant of requests no experiment routed."""
+RECENT_S = 60.0
+"""How long an answered request counts as recent (its rows may still be on their way)."""
+_ANSWERED_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,7 @@ class PredictionService:
     ) -> None:
         self.pool = pool
         self.exposed = frozenset(canonical_ref(ref) for ref in exposed)
+        self._answered: OrderedDict[str, float] = OrderedDict()
         self.log = log
         self.experiments = experiments
         self.cache = cache
@@ -226,6 +232,9 @@ class PredictionService:
             unit_id=unit_id,
         )
         latency_ms = round((time.perf_counter() - started) * 1e3, 3)
+        self._answered[request_id] = time.monotonic()
+        if len(self._answered) > _ANSWERED_MAX:  # request ids come from callers: bounded
+            self._answered.popitem(last=False)
         agent_ids = [str(a) for a in request.agent_ids]
         preds = result.predictions  # (N, T_pred, 2) or (N, K, T_pred, 2)
         if self.log is not None:  # cached answers too: they were served all the same
@@ -251,6 +260,15 @@ class PredictionService:
                 latency_ms=latency_ms,
             )
         return Answer(result=result, request_id=request_id, latency_ms=latency_ms)
+
+    def answered_recently(self, request_id: str) -> bool:
+        """Whether ``request_id`` was answered in the last :data:`RECENT_S` seconds, by this
+        process or (for the time-ordered ids the service makes) by any replica."""
+        at = self._answered.get(request_id)
+        if at is not None and time.monotonic() - at < RECENT_S:
+            return True
+        made_ms = ordered_hex_ms(request_id)
+        return made_ms is not None and 0 <= time.time() * 1e3 - made_ms < RECENT_S * 1e3
 
     def check_exposed(self, ref: str) -> None:
         """Raise :class:`PermissionDenied` unless ``ref`` is exposed to every predict key."""

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from trajops._ids import ordered_hex
 from trajops.security._time import utc, utcnow
+from trajops.security.audit_anchors import AnchorLog
 from trajops.security.audit_chain import GENESIS, TABLE, insert_chained, latest_anchor, row_hash
 from trajops.store.db import Store
 from trajops.store.models import AuditEntry
@@ -225,7 +226,11 @@ def _columns(entry: AuditEntry) -> dict[str, Any]:
 
 
 def verify_chain(
-    store: Store, *, expect: tuple[int, str] | None = None, batch_size: int = 5000
+    store: Store,
+    *,
+    expect: tuple[int, str] | None = None,
+    anchors: AnchorLog | None = None,
+    batch_size: int = 5000,
 ) -> VerifyResult:
     """Verify the whole stored chain (from the latest retention anchor, if any).
 
@@ -233,8 +238,18 @@ def verify_chain(
         store: the operational store.
         expect: an externally recorded ``(id, hash)`` (e.g. the head printed by an earlier
             verify); detects a truncated tail or a chain rewritten from scratch.
+        anchors: the signed checkpoints kept outside the store; each one past the retention
+            anchor must be a stored row with the same hash (same checks as ``expect``).
         batch_size: rows fetched per round trip.
     """
+    try:
+        checkpoints = {c.id: c.hash for c in anchors.checkpoints()} if anchors else {}
+    except ValueError as exc:
+        return VerifyResult(
+            False, 0, None, None, None, f"the checkpoint file was tampered with: {exc}"
+        )
+    if expect is not None:
+        checkpoints[expect[0]] = expect[1]
     with store.session() as session:
         anchor = latest_anchor(session)
         start_id, start_hash = (
@@ -253,7 +268,7 @@ def verify_chain(
             nonlocal confirmed
             for entry in session.scalars(stmt):
                 row = _columns(entry)
-                if expect is not None and row["id"] == expect[0]:
+                if row["id"] in checkpoints:
                     seen[row["id"]] = row["hash"]
                 if (
                     anchor is not None
@@ -273,9 +288,21 @@ def verify_chain(
             start_id + 1,
             f"the retention anchor at row {start_id} is not confirmed by a purge record in the chain",
         )
-    if expect is not None and expect[0] > start_id and seen.get(expect[0]) != expect[1]:
-        state = "has a different hash" if expect[0] in seen else "is missing (truncated chain?)"
-        return _failed(result, expect[0], f"expected row {expect[0]} {state}")
+    for row_id, anchored in sorted(checkpoints.items()):
+        if row_id > start_id and seen.get(row_id) != anchored:
+            state = "has a different hash" if row_id in seen else "is missing (truncated chain?)"
+            return _failed(result, row_id, f"checkpointed row {row_id} {state}")
+    return result
+
+
+def verify_and_checkpoint(
+    store: Store, anchors: AnchorLog, *, expect: tuple[int, str] | None = None
+) -> VerifyResult:
+    """:func:`verify_chain` against ``anchors``; an intact chain's head is checkpointed, so the
+    next verification notices a truncation or rewrite of everything verified now."""
+    result = verify_chain(store, expect=expect, anchors=anchors)
+    if result.ok and result.head_id is not None and result.head_hash is not None:
+        anchors.append(result.head_id, result.head_hash)
     return result
 
 

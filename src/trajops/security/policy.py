@@ -11,8 +11,8 @@ Decisions (documented in ``docs/compliance.md``):
 * ``/v1/experiments…`` and ``/v1/monitoring…``: ``admin`` for reads and writes (operational and
   business data; least privilege).
 * ``/v1/batch-jobs…``: ``admin`` (jobs read and write server-side files).
-* ``/docs``, ``/redoc``, ``/openapi.json``: any valid key (the contract is not secret, but
-  the issue keeps the public surface to health, readiness and optionally metrics).
+* ``/docs`` (Swagger UI and its local assets) and ``/openapi.json``: public (the contract is
+  not secret, and a browser must load both before Swagger's *Authorize* button takes a key).
 * Anything else: ``admin`` (deny by default, so a new route is never public by accident).
 * ``admin`` implies every other scope.
 """
@@ -66,9 +66,8 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule("/healthz", PUBLIC, PUBLIC),
     Rule("/readyz", PUBLIC, PUBLIC),
-    Rule("/docs", ANY_KEY, ANY_KEY),
-    Rule("/redoc", ANY_KEY, ANY_KEY),
-    Rule("/openapi.json", ANY_KEY, ANY_KEY),
+    Rule("/docs", PUBLIC, PUBLIC),
+    Rule("/openapi.json", PUBLIC, PUBLIC),
     Rule("/v1/predict", PREDICT, PREDICT),
     Rule("/v1/feedback", FEEDBACK, FEEDBACK),
     Rule("/v1/models", PREDICT, ADMIN),

@@ -40,6 +40,7 @@ from trajops.serving.middleware import ServingMiddleware
 from trajops.serving.request_log import LogBackpressure, RequestAuditor
 from trajops.serving.routes import ROUTERS
 from trajops.serving.routes.batch import open_batch_jobs
+from trajops.serving.routes.docs import mount_assets
 from trajops.serving.schemas import FeedbackRequest, PredictRequest, RequestLimits
 from trajops.settings import Settings
 from trajops.store.lifecycle import MigrationConfig, StoreMigrations
@@ -200,6 +201,8 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
         "positions in, 12 predicted positions (4.8 s) out. Every error has the shape "
         '`{"error": {"code", "message", "details": [{"loc", "msg"}]}}`.',
         lifespan=_lifespan,
+        docs_url=None,  # served from local assets (serving.routes.docs)
+        redoc_url=None,  # ReDoc loads its script from a CDN
     )
     app.state.settings = settings
     app.state.options = options or AppOptions()
@@ -211,6 +214,7 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
     )
     for router in ROUTERS:
         app.include_router(router)
+    mount_assets(app)
     install_error_handlers(app)
     app.state.on_finish = app.state.backpressure = app.state.durable = None
     if settings.auth_enabled:

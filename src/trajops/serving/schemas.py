@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from trajops import STEP_S, T_OBS, T_PRED
@@ -228,8 +228,24 @@ def _check_timestamps(timestamps: list[list[Any] | None], limits: RequestLimits)
 RequestId = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9._:\-]{1,64}$")]
 
 
+class AgentTruth(BaseModel):
+    """Where one agent really went."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent_id: AgentId = Field(description="The agent's id as sent in the prediction request.")
+    positions: list[Point] = Field(
+        min_length=1,
+        max_length=T_PRED,
+        description=f"The true `[x, y]` positions after the observation, {STEP_S} s apart: "
+        f"1..{T_PRED} (a partial future is scored on the steps given).",
+    )
+
+
 class FeedbackRequest(BaseModel):
-    """Ground truth for one served agent: where it really went after the prediction."""
+    """Ground truth for served agents: where they really went after the prediction.
+
+    One agent (``agent_id`` + ``positions``) or several of one request (``agents``)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -240,123 +256,86 @@ class FeedbackRequest(BaseModel):
                     "request_id": "3f2a9c0d4e5b6a7f8091a2b3c4d5e6f7",
                     "agent_id": "ped-1",
                     "positions": [[round(3.36 + 0.48 * i, 2), 0.0] for i in range(1, T_PRED + 1)],
-                }
+                },
+                {
+                    "request_id": "3f2a9c0d4e5b6a7f8091a2b3c4d5e6f7",
+                    "agents": [
+                        {"agent_id": "ped-1", "positions": [[3.84, 0.0], [4.32, 0.0]]},
+                        {"agent_id": 7, "positions": [[5.4, 1.0]]},
+                    ],
+                },
             ]
         },
     )
 
     request_id: RequestId = Field(description="`request_id` of the prediction response.")
-    agent_id: AgentId = Field(description="The agent's id as sent in the prediction request.")
-    positions: list[Point] = Field(
+    agent_id: AgentId | None = Field(default=None, description="One agent's id (with positions).")
+    positions: list[Point] | None = Field(
+        default=None,
         min_length=1,
         max_length=T_PRED,
-        description=f"The true `[x, y]` positions after the observation, {STEP_S} s apart: "
-        f"1..{T_PRED} (a partial future is scored on the steps given).",
+        description=f"That agent's true positions, {STEP_S} s apart: 1..{T_PRED}.",
     )
+    agents: list[AgentTruth] | None = Field(
+        default=None, min_length=1, description="Several agents of the request at once."
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> FeedbackRequest:
+        single = self.agent_id is not None or self.positions is not None
+        if single == (self.agents is not None):
+            raise ValueError("give either agent_id with positions, or agents")
+        if single and (self.agent_id is None or self.positions is None):
+            raise ValueError("agent_id and positions go together")
+        return self
+
+    def truths(self) -> list[AgentTruth]:
+        """Every agent's truth, in the order given."""
+        if self.agents is not None:
+            return list(self.agents)
+        assert self.agent_id is not None and self.positions is not None
+        return [AgentTruth(agent_id=self.agent_id, positions=self.positions)]
 
 
 def parse_feedback_request(body: bytes, limits: RequestLimits) -> FeedbackRequest:
     """Parse and validate a raw ``/v1/feedback`` body (same rules and errors as predictions).
 
     Raises:
-        ValidationError: malformed JSON, a schema violation or a coordinate beyond the limit.
+        ValidationError: malformed JSON, a schema violation, too many agents, a duplicate
+            agent or a coordinate beyond the limit.
     """
+    _check_agent_count(body, limits.max_agents)
     req = _validated(FeedbackRequest, body, "feedback")
-    pos = np.asarray(req.positions, dtype=np.float64)  # (n, 2)
-    too_far = np.abs(pos) > limits.max_coordinate  # (n, 2)
-    if too_far.any():
-        t, axis = (int(v) for v in np.argwhere(too_far)[0])
-        raise ValidationError(
-            f"coordinate beyond ±{limits.max_coordinate:g} m",
-            details=[
-                {
-                    "loc": ["body", "positions", t, axis],
-                    "msg": f"|coordinate| must be <= {limits.max_coordinate:g}",
-                }
-            ],
-        )
+    truths = req.truths()
+    if len(truths) > limits.max_agents:
+        raise _too_many_agents(len(truths), limits.max_agents)
+    seen: set[str] = set()
+    for i, truth in enumerate(truths):
+        where = ["body", "positions"] if req.agents is None else ["body", "agents", i, "positions"]
+        key = str(truth.agent_id)
+        if key in seen:
+            raise ValidationError(
+                f"duplicate agent_id {key!r}",
+                details=[{"loc": ["body", "agents", i, "agent_id"], "msg": "duplicate agent_id"}],
+            )
+        seen.add(key)
+        pos = np.asarray(truth.positions, dtype=np.float64)  # (n, 2)
+        too_far = np.abs(pos) > limits.max_coordinate  # (n, 2)
+        if too_far.any():
+            t, axis = (int(v) for v in np.argwhere(too_far)[0])
+            raise ValidationError(
+                f"coordinate beyond ±{limits.max_coordinate:g} m",
+                details=[
+                    {
+                        "loc": [*where, t, axis],
+                        "msg": f"|coordinate| must be <= {limits.max_coordinate:g}",
+                    }
+                ],
+            )
     return req
-
-
-# --- responses (documentation of the wire format; the hot path serialises with orjson) -----
-
-
-class ModelRefOut(BaseModel):
-    name: str = Field(description="Registered model name.")
-    version: str = Field(description="Registry version that produced the prediction.")
-    alias: str | None = Field(description="Alias the request was routed through, if any.")
-    run_id: str | None = Field(description="MLflow run that logged the model.")
-
-
-class AgentPrediction(BaseModel):
-    agent_id: str | int
-    positions: list[tuple[float, float]] = Field(
-        description=f"{T_PRED} predicted `[x, y]` positions, {STEP_S} s apart (the first sample)."
-    )
-    samples: list[list[tuple[float, float]]] | None = Field(
-        default=None, description=f"`num_samples x {T_PRED} x 2` when num_samples > 1."
-    )
-
-
-class PredictResponse(BaseModel):
-    request_id: str
-    model: ModelRefOut
-    variant: str = Field(description="Experiment arm that served the request (`default`).")
-    step_s: float = STEP_S
-    horizon_s: float = round(STEP_S * T_PRED, 6)
-    predictions: list[AgentPrediction]
-    latency_ms: float = Field(description="Server-side time spent on the request.")
-    cached: bool = Field(description="Whether the prediction came from the cache.")
-
-
-class FeedbackResponse(BaseModel):
-    request_id: str
-    agent_id: str | int
-    model_version: str = Field(description="Version that made the scored prediction.")
-    variant: str = Field(description="Experiment arm that served it.")
-    n_steps: int = Field(description="Positions scored.")
-    ade: float = Field(description="Mean displacement error over the steps given, metres.")
-    fde: float = Field(description="Displacement error at the last step given, metres.")
-
-
-class ErrorDetail(BaseModel):
-    loc: list[str | int]
-    msg: str
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: list[ErrorDetail]
-
-
-class ErrorResponse(BaseModel):
-    """The one error shape of every endpoint."""
-
-    error: ErrorBody
 
 
 class SetDefaultRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"model": "3"}]})
 
     model: ModelRef = Field(description="Alias or version that serves unrouted traffic.")
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": text}
-    for code, text in (
-        (401, "Missing, invalid, expired or revoked API key."),
-        (403, "The API key lacks the scope this route needs."),
-        (404, "Unknown model alias or version."),
-        (409, "Conflicts with what is stored (e.g. duplicate feedback)."),
-        (413, "Request body larger than the limit."),
-        (422, "Invalid input (schema, limits, malformed JSON)."),
-        (429, "Rate limit of the API key exceeded; see Retry-After."),
-        (503, "No model loaded for the requested reference."),
-    )
-}
-
-
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI ``responses`` entries of ``codes`` (auth errors are added to every route)."""
-    return {c: ERROR_RESPONSES[c] for c in (401, 403, 429, *codes)}

@@ -41,7 +41,7 @@ def _serve_three_requests(monitor: Monitor) -> None:
     monitor.writer.close()
     for r in range(3):
         for agent in ("ped-bob", "ped-carol"):
-            monitor.feedback(request_id=f"req-{r}", agent_id=agent, positions=[[0.0, 0.0]] * 4)
+            monitor.feedback(request_id=f"req-{r}", truths=[(agent, [[0.0, 0.0]] * 4)])
 
 
 def _dump(monitor: Monitor) -> str:
@@ -95,6 +95,8 @@ def test_erasure_removes_every_row_of_the_subject_and_only_those(tmp_path: Path)
             "subject_ref": report.subject_ref,
             "predictions": 3,
             "feedback": 3,
+            "experiment_shadow_predictions": 0,
+            "experiment_exposures": 0,
         }
 
         dump = _dump(monitor)

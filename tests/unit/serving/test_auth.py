@@ -1,6 +1,7 @@
 """Every route of the app, enumerated from ``app.routes``, against every kind of bad API key.
 
-Public: ``/healthz``, ``/readyz``, and ``/metrics`` only when ``metrics_public`` is set. Every
+Public: ``/healthz``, ``/readyz``, ``/docs`` (with its local assets) and ``/openapi.json``, and
+``/metrics`` only when ``metrics_public`` is set. Every
 other route must answer 401 (with ``WWW-Authenticate``) to a missing, malformed, unknown,
 revoked or expired key, 403 to a key without the scope, and let the right key through.
 """
@@ -28,7 +29,7 @@ from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.store import Store
 
 UNKNOWN = "tjo_000000000000_" + "A" * 43  # well formed, never issued
-PUBLIC_ALWAYS = {"/healthz", "/readyz"}
+PUBLIC_ALWAYS = {"/healthz", "/readyz", "/docs", "/openapi.json"}
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,18 @@ def test_a_flood_of_bad_keys_is_throttled_per_address(
     failures = [d for e, d in events if e == "auth.failures"]
     assert len(failures) == 1 and json.loads(failures[0])["count"] == 31
     assert len(events) < 10  # the flood did not become one row per request
+
+
+def test_docs_work_in_a_browser_without_a_key_or_the_internet(served: Served) -> None:
+    page = served.http.get("/docs")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/docs/assets/") for s in sources), sources
+    for source in sources:
+        assert served.http.get(source).status_code == 200, source
+    spec = served.http.get("/openapi.json").json()
+    assert {"ApiKeyHeader", "BearerKey"} <= set(spec["components"]["securitySchemes"])
+    assert served.http.get("/redoc").status_code == 401  # ReDoc needs a CDN: not served
 
 
 def test_bearer_header_and_unmatched_paths(served: Served) -> None:

@@ -7,6 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import httpx
+
 from trajops.logpipe import LogWriter
 from trajops.logpipe.writer import WriterConfig
 from trajops.monitoring.metrics import ServingMetrics
@@ -46,3 +48,24 @@ def test_waits_while_behind_then_passes(tmp_path: Path) -> None:
     t0 = time.monotonic()
     asyncio.run(idle.wait())
     assert time.monotonic() - t0 < 0.05, "an idle writer costs nothing"
+
+
+def test_the_service_checkpoints_the_audit_chain_outside_the_store(tmp_path: Path) -> None:
+    """A serving process writes signed checkpoints of the chain's head on its own."""
+    from tests._support.api_keys import issue_key
+    from tests._support.app_fixtures import make_settings
+    from tests._support.registry import build_registry
+    from tests._support.waiting import eventually
+    from trajops.security.audit_anchors import AnchorLog
+    from trajops.serving import AppOptions, create_app, serve_in_thread
+
+    registry = build_registry(tmp_path / "registry", versions=1)
+    settings = make_settings(registry, tmp_path / "home", audit_anchor_interval_s=0.2)
+    _, token = issue_key(settings, scopes="admin")
+    anchors = AnchorLog.from_settings(settings)
+    app = create_app(settings, options=AppOptions(poll=False, freeze_gc=False))
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        for _ in range(5):
+            assert http.get("/v1/models", headers={"X-API-Key": token}).status_code == 200
+        last = eventually(anchors.last, lambda c: c is not None and c.id >= 5, timeout_s=20)
+    assert last is not None and last.id >= 5

@@ -194,6 +194,39 @@ def test_predict_feedback_performance(env: Env) -> None:
     assert 'trajops_offline_ade_meters{model_version="1"} 0.1' in text
 
 
+def test_feedback_right_after_the_answer_and_for_every_agent_at_once(env: Env) -> None:
+    """Sent the moment the prediction is answered, feedback is never a 404 (it waits for the
+    rows on their way to the store); several agents go in one call, all or nothing."""
+    obs, ids = env.windows[400:403], SECRET_IDS[6:9]  # (3, T_obs, 2)
+    r = env.http.post("/v1/predict", json=predict_body(obs, ids), headers=env.user)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    truths = [
+        {"agent_id": a, "positions": (np.array(p["positions"]) + [0.3, 0.4]).tolist()}
+        for a, p in zip(ids, answer["predictions"], strict=True)
+    ]
+    body = {"request_id": answer["request_id"], "agents": truths}
+    scored = env.http.post("/v1/feedback", json=body, headers=env.user)  # no retry loop
+    assert scored.status_code == 200, scored.text
+    out = scored.json()
+    assert [s["agent_id"] for s in out["scores"]] == ids
+    assert all(s["ade"] == pytest.approx(0.5, abs=1e-3) for s in out["scores"])
+    again = env.http.post("/v1/feedback", json=body, headers=env.user)
+    assert again.status_code == 409
+    for bad in (
+        {**body, "agent_id": ids[0]},  # both forms
+        {"request_id": answer["request_id"]},  # neither
+        {**body, "agents": [truths[0], truths[0]]},  # one agent twice
+    ):
+        assert env.http.post("/v1/feedback", json=bad, headers=env.user).status_code == 422
+    unknown = env.http.post(
+        "/v1/feedback",
+        json={"request_id": "f" * 32, "agents": truths[:1]},
+        headers=env.user,
+    )
+    assert unknown.status_code == 404  # never answered: not worth waiting for
+
+
 def test_cached_predictions_are_logged_too(env: Env) -> None:
     obs, ids = env.windows[300:301], [SECRET_IDS[5]]
     first, second = (
@@ -238,7 +271,7 @@ def test_audit_rows_chain_and_no_raw_identifiers(
         "/v1/predict", content=raw, headers={**env.user, "x-request-id": "audit-me-1"}
     )
     assert r.status_code == 200
-    env.http.get("/v1/models")  # 401: audited too
+    env.http.get("/v1/models")  # 401: counted per address, one row per window
     env.http.get("/v1/no-such-route", headers=env.admin)  # 404
     store = Store(env.settings.resolved_database_url)
     try:
@@ -269,7 +302,8 @@ def test_audit_rows_chain_and_no_raw_identifiers(
     assert row.key_id == env.user_key_id
     assert row.payload_digest == hashlib.sha256(raw).hexdigest()
     assert row.client_key and row.client_key != "127.0.0.1" and len(row.client_key) == 32
-    assert any(a.route == "/v1/models" and a.status == 401 and a.key_id is None for a in audit)
+    # refusals become one auth.failures row per address and window (test_auth checks it)
+    assert not any(a.route == "/v1/models" and a.status == 401 for a in audit)
     assert any(a.route == "/v1/no-such-route" and a.status == 404 for a in audit)
     assert any(a.route == "/v1/feedback" and a.status == 409 for a in audit)
 

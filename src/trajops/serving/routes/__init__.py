@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from trajops.serving.routes import batch, cards, experiments, models, monitoring, ops, predict
+from trajops.serving.routes import (
+    batch,
+    cards,
+    docs,
+    experiments,
+    models,
+    monitoring,
+    ops,
+    predict,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     predict.router,
@@ -12,6 +21,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     batch.router,
     experiments.router,
     cards.router,
+    docs.router,
 )
 """Every router of the service, in the order they are mounted."""
 

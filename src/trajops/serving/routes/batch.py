@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from trajops.errors import ServiceUnavailable
+from trajops.serving.openapi import error_responses
 from trajops.serving.responses import OrjsonResponse
-from trajops.serving.schemas import error_responses
 from trajops.settings import Settings
 
 if TYPE_CHECKING:  # Dask loads only where batch jobs are enabled

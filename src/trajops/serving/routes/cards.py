@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from trajops.cards.store import VersionCards
 from trajops.registry.adapter import Registry
-from trajops.serving.schemas import error_responses
+from trajops.serving.openapi import error_responses
 from trajops.settings import Settings
 
 router = APIRouter(tags=["models"])

@@ -15,8 +15,8 @@ from starlette.responses import Response
 
 from trajops.experiments import Arm, ExperimentSpec, Guardrails
 from trajops.experiments.runtime import ExperimentRuntime
+from trajops.serving.openapi import error_responses
 from trajops.serving.responses import OrjsonResponse
-from trajops.serving.schemas import error_responses
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 

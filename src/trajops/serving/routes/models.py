@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from trajops.serving.deps import PoolDep
+from trajops.serving.openapi import error_responses
 from trajops.serving.responses import OrjsonResponse
-from trajops.serving.schemas import SetDefaultRequest, error_responses
+from trajops.serving.schemas import SetDefaultRequest
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

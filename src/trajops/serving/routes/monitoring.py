@@ -18,8 +18,8 @@ from trajops._duration import parse_duration
 from trajops.errors import NotFoundError
 from trajops.monitoring.drift_job import get_report, list_reports
 from trajops.serving.deps import JobsDep, MonitorDep, OfflineDep, SettingsDep
+from trajops.serving.openapi import error_responses
 from trajops.serving.responses import OrjsonResponse
-from trajops.serving.schemas import error_responses
 from trajops.store.lifecycle import store_call
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])

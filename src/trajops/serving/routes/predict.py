@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any
@@ -13,6 +14,8 @@ from starlette.types import Scope
 
 from trajops import STEP_S, T_PRED
 from trajops._ids import ordered_hex, random_hex
+from trajops.errors import ServiceUnavailable
+from trajops.monitoring.accuracy import PredictionNotStored
 from trajops.prediction.service import Answer
 from trajops.security.policy import Scope as KeyScope
 from trajops.security.policy import has_scope
@@ -31,13 +34,16 @@ from trajops.serving.middleware import (
     REQUEST_ID_KEY,
     START_KEY,
 )
+from trajops.serving.openapi import (
+    FeedbackResponse,
+    FeedbackScoresResponse,
+    PredictResponse,
+    error_responses,
+)
 from trajops.serving.responses import OrjsonResponse
 from trajops.serving.schemas import (
     FeedbackRequest,
-    FeedbackResponse,
     PredictRequest,
-    PredictResponse,
-    error_responses,
     parse_feedback_request,
     parse_predict_request,
 )
@@ -45,6 +51,8 @@ from trajops.serving.schemas import (
 router = APIRouter()
 
 HORIZON_S = round(STEP_S * T_PRED, 6)
+FEEDBACK_WAIT_S = 10.0
+"""Longest a feedback call waits for the rows of a prediction this service answered."""
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")  # fits the stores' request_id columns
 
 
@@ -136,8 +144,8 @@ async def predict(
 @router.post(
     "/v1/feedback",
     tags=["monitoring"],
-    summary="Report where an agent really went; scored against its logged forecast",
-    response_model=FeedbackResponse,
+    summary="Report where agents really went; scored against their logged forecasts",
+    response_model=FeedbackResponse | FeedbackScoresResponse,
     responses=error_responses(404, 409, 413, 422, 503),
     openapi_extra=body_doc(FeedbackRequest),
 )
@@ -147,32 +155,51 @@ async def feedback(
     metrics: MetricsDep,
     offline: OfflineDep,
     limits: LimitsDep,
+    service: ServiceDep,
 ) -> Response:
-    """Ground truth for one agent of an earlier prediction: ADE/FDE over the steps given.
+    """Ground truth for agents of an earlier prediction (one, or several with ``agents``):
+    ADE/FDE over the steps given, recorded all or nothing.
 
-    404 while the prediction is unknown (or still in the write queue: retry in a second),
-    409 for a second report of the same request and agent, 503 while the store is down.
+    A request this service answered is never a 404: while its rows are still on their way to
+    the store the call waits for them, then answers 503 with ``Retry-After``. 404 for unknown
+    ids, 409 for a second report of the same request and agent, 503 while the store is down.
     """
     req = parse_feedback_request(await request.body(), limits)
     request.scope[REQUEST_ID_KEY] = req.request_id
-    positions = [list(p) for p in req.positions]  # (n, 2)
-    score = await anyio.to_thread.run_sync(
-        lambda: monitor.feedback(
-            request_id=req.request_id, agent_id=str(req.agent_id), positions=positions
+    truths = req.truths()
+    pairs = [(str(t.agent_id), [list(p) for p in t.positions]) for t in truths]  # (n, 2) each
+    deadline = time.monotonic() + FEEDBACK_WAIT_S
+    while True:
+        try:
+            scores = await anyio.to_thread.run_sync(
+                lambda: monitor.feedback(request_id=req.request_id, truths=pairs)
+            )
+            break
+        except PredictionNotStored:
+            if not service.answered_recently(req.request_id):
+                raise
+            if time.monotonic() >= deadline:
+                raise ServiceUnavailable(
+                    f"the prediction {req.request_id!r} is still being written; retry shortly",
+                    details=[{"loc": ["body", "request_id"], "msg": "not stored yet"}],
+                ) from None
+            await asyncio.sleep(0.05)
+    request.scope[MODEL_VERSION_KEY] = scores[0].model_version
+    out = []
+    for truth, score in zip(truths, scores, strict=True):
+        metrics.online_ade.labels(score.model_version, score.variant).observe(score.ade)
+        metrics.online_fde.labels(score.model_version, score.variant).observe(score.fde)
+        out.append(
+            {
+                "agent_id": truth.agent_id,
+                "model_version": score.model_version,
+                "variant": score.variant,
+                "n_steps": score.n_steps,
+                "ade": score.ade,
+                "fde": score.fde,
+            }
         )
-    )
-    request.scope[MODEL_VERSION_KEY] = score.model_version
-    metrics.online_ade.labels(score.model_version, score.variant).observe(score.ade)
-    metrics.online_fde.labels(score.model_version, score.variant).observe(score.fde)
-    offline.prefetch(score.model_version)  # offline ADE next to the online one in /metrics
-    return OrjsonResponse(
-        {
-            "request_id": score.request_id,
-            "agent_id": req.agent_id,
-            "model_version": score.model_version,
-            "variant": score.variant,
-            "n_steps": score.n_steps,
-            "ade": score.ade,
-            "fde": score.fde,
-        }
-    )
+    offline.prefetch(scores[0].model_version)  # offline ADE next to the online one in /metrics
+    if req.agents is None:
+        return OrjsonResponse({"request_id": req.request_id, **out[0]})
+    return OrjsonResponse({"request_id": req.request_id, "scores": out})
