@@ -202,7 +202,7 @@ def test_feedback_right_after_the_answer_and_for_every_agent_at_once(env: Env) -
     assert r.status_code == 200, r.text
     answer = r.json()
     truths = [
-        {"agent_id": a, "positions": (np.array(p["positions"]) + [0.3, 0.4]).tolist()}
+        {"agent_id": a, "positions": (np.array(p["positions"]) + np.array([0.3, 0.4])).tolist()}
         for a, p in zip(ids, answer["predictions"], strict=True)
     ]
     body = {"request_id": answer["request_id"], "agents": truths}
