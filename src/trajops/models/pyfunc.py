@@ -1,7 +1,9 @@
 """The MLflow pyfunc wrapper: the single model contract of trajops.
 
-Training logs every forecaster as this pyfunc; the API, batch jobs and A/B arms load it the same
-way, by registry URI (``mlflow.pyfunc.load_model("models:/trajectory-forecaster@champion")``).
+Training logs every forecaster as this pyfunc. ``mlflow models serve`` and
+``mlflow.pyfunc.load_model`` load it as MLflow does; trajops code (the API, batch jobs, A/B
+arms, the promotion gate and the pipelines) loads the forecaster inside it with
+:func:`load_forecaster`.
 
 Input frame (one row per agent)::
 

@@ -110,8 +110,7 @@ def evaluate_candidates(*, run_key: str, trained: Sequence[Mapping[str, Any]]) -
     Returns:
         ``best`` (model, run_id, model_uri, ade, fde) and the ``ranking`` (model, run_id, ade).
     """
-    import mlflow.pyfunc
-
+    from trajops.models.pyfunc import load_forecaster
     from trajops.registry.promotion import score
     from trajops.tracking.backend import connect
 
@@ -124,7 +123,7 @@ def evaluate_candidates(*, run_key: str, trained: Sequence[Mapping[str, Any]]) -
     connect(settings)
     scored = []
     for entry in entries:
-        ade, fde = score(mlflow.pyfunc.load_model(entry["model_uri"]), windows)
+        ade, fde = score(load_forecaster(entry["model_uri"]), windows)
         scored.append({**dict(entry), "ade": ade, "fde": fde})
     scored.sort(key=lambda e: e["ade"])
     write_json(ws.file(EVALUATION), {"n_windows": len(windows), "candidates": scored})
