@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     log_queue_size: int = Field(
         default=10_000,
         ge=1,
-        description="Records the asynchronous log writer buffers before spooling straight to disk.",
+        description="Rows logged but not yet stored past which requests are slowed down (back-pressure); also the bound of the writer's in-memory queue.",
     )
     log_batch_size: int = Field(
         default=1000, ge=1, description="Most records the log writer inserts in one transaction."

@@ -39,17 +39,18 @@ def _header(scope: Scope, name: bytes) -> str | None:
 class LogBackpressure:
     """Slows requests down, asynchronously and in arrival order, while the log writer is behind.
 
-    The writer's queue is bounded; when it is full, ``submit`` spools the overflow to disk with
-    an fsync on the caller's thread, i.e. on the event loop, once per request: under sustained
-    overload that turns into second-long stalls. Instead, while the queue is above ``high`` of
-    its capacity, requests line up behind an ``asyncio.Lock`` (FIFO) and pass one by one as the
-    writer makes room (the loop keeps running meanwhile); a request waits at most
-    ``max_wait_s``, then its rows are queued or spooled anyway.
+    Rows logged but not yet stored (``writer.pending``) are safe on disk, but a store that
+    stays slower than the traffic would let that backlog grow without end. While it is above
+    ``high`` times ``queue_size`` rows, requests line up behind an ``asyncio.Lock`` (FIFO) and
+    pass one by one as the writer catches up (the loop keeps running meanwhile); a request
+    waits at most ``max_wait_s``, then goes on.
 
     Args:
         writer: the monitor's log writer.
         metrics: where waited seconds are counted (``trajops_log_backpressure_seconds_total``).
-        high: queue share above which requests wait.
+        high: share of ``queue_size`` above which requests wait. The default lets a backlog of
+            ``queue_size`` rows build up first: at full speed the writer trails the requests by
+            a status report and a group-commit window, which must not slow anybody down.
         max_wait_s: longest wait of one request.
     """
 
@@ -58,7 +59,7 @@ class LogBackpressure:
         writer: LogSink,
         metrics: ServingMetrics,
         *,
-        high: float = 0.1,
+        high: float = 1.0,
         max_wait_s: float = 2.0,
     ) -> None:
         self.writer = writer
