@@ -109,25 +109,15 @@ class Settings(BaseSettings):
         default=0.1,
         ge=0,
         lt=1,
-        description=(
-            "How long the log writer waits for more records before writing a batch that is not "
-            "full (fewer, larger transactions; 0 writes each batch at once)."
-        ),
+        description="How long the log writer waits for more records before writing a batch that is not full (fewer, larger transactions; 0 writes each batch at once).",
     )
     log_writer: Literal["process", "thread"] = Field(
         default="process",
-        description=(
-            "Where prediction and audit rows are inserted from the write-ahead log: `process` = "
-            "a writer process per API process (keeps database work off the API's interpreter "
-            "lock), `thread` = a thread in the API process."
-        ),
+        description="Where prediction and audit rows are inserted from the write-ahead log: `process` = a writer process per API process (keeps database work off the API's interpreter lock), `thread` = a thread in the API process.",
     )
     log_fsync: bool = Field(
         default=True,
-        description=(
-            "Sync the write-ahead log to disk before a 2xx is sent (group commit). Off, an "
-            "answered request's rows survive any process crash but not a power loss."
-        ),
+        description="Sync the write-ahead log to disk before a 2xx is sent (group commit). Off, an answered request's rows survive any process crash but not a power loss.",
     )
     pseudonym_key: SecretStr | None = Field(
         default=None,
@@ -387,20 +377,19 @@ class Settings(BaseSettings):
     def ensure_home(self) -> Path:
         """Create ``home`` (and parents) if missing and return it.
 
-        A new home is private to its owner (0700): it holds the embedded stores, the keys and
-        the logs. The embedded SQLite stores are created 0600 (and tightened to it when found
-        wider), since SQLite and MLflow would create them world-readable under the usual umask.
-        """
+        A new home is private (0700): it holds the stores, keys and logs. The embedded SQLite
+        stores are created 0600 (tightened when found wider): SQLite and MLflow would create
+        them world-readable under the usual umask."""
         if not self.home.exists():
             self.home.mkdir(parents=True, exist_ok=True)
             os.chmod(self.home, 0o700)  # mkdir's mode is masked by the umask
-        embedded = [
-            (self.database_url is None, self.home / "trajops.db"),
-            (self.tracking_uri is None and self.registry_uri is None, self.home / "mlflow.db"),
-        ]
-        for used, path in embedded:
+        mlflow_embedded = self.tracking_uri is None and self.registry_uri is None
+        for used, name in (
+            (self.database_url is None, "trajops.db"),
+            (mlflow_embedded, "mlflow.db"),
+        ):
             if used:
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-                if path.stat().st_mode & 0o077:
-                    os.chmod(path, 0o600)
+                os.close(os.open(self.home / name, os.O_CREAT | os.O_WRONLY, 0o600))
+                if (self.home / name).stat().st_mode & 0o077:
+                    os.chmod(self.home / name, 0o600)
         return self.home

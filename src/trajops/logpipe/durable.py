@@ -25,7 +25,7 @@ from typing import IO, Any, Literal
 import orjson
 
 from trajops.logpipe.spool import count_spooled
-from trajops.logpipe.tail import CONSUMER_FILE, WalTailer, consume
+from trajops.logpipe.tail import CONSUMER_FILE, OrphanSweeper, WalTailer, consume
 from trajops.logpipe.wal import Wal, try_lock
 from trajops.logpipe.writer import LogWriter, WriterConfig, encode_row, wait_until
 from trajops.store.models import Base
@@ -168,10 +168,16 @@ class DurableLogWriter:
         assert self.wal is not None
         lock = try_lock(self.wal.dir / CONSUMER_FILE)
         store = Store(self.database_url, run_migrations=False)
-        writer = LogWriter(store, self.spool_dir, self.config, hooks=self.hooks).start()
+
+        def make_writer() -> LogWriter:
+            return LogWriter(store, self.spool_dir, self.config, hooks=self.hooks)
+
+        writer = make_writer().start()
+        sweeper = OrphanSweeper(self.wal_root, make_writer).start()
         try:
             consume(WalTailer(self.wal.dir, writer), lambda: False, on_progress=self._progress)
         finally:
+            sweeper.stop()
             writer.close()
             self._progress_of(writer, writer.handled)
             store.dispose()

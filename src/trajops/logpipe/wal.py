@@ -173,7 +173,7 @@ class Wal:
                     self._release(target, exc)
                 continue
             with self._cond:
-                self.durable = target
+                self.durable, self.failed = target, None  # the disk took a write again
                 self._release(target, None)
 
     def _write(self, data: bytes) -> None:

@@ -46,7 +46,6 @@ class Access:
 
 
 PUBLIC = Access(public=True)
-ANY_KEY = Access()
 PREDICT = Access(scope=Scope.PREDICT)
 FEEDBACK = Access(scope=Scope.FEEDBACK)
 ADMIN = Access(scope=Scope.ADMIN)

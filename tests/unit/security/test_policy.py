@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trajops.security.policy import ADMIN, ANY_KEY, FEEDBACK, PREDICT, PUBLIC, required_access
+from trajops.security.policy import ADMIN, FEEDBACK, PREDICT, PUBLIC, required_access
 
 
 @pytest.mark.parametrize(
@@ -21,8 +21,10 @@ from trajops.security.policy import ADMIN, ANY_KEY, FEEDBACK, PREDICT, PUBLIC, r
         ("GET", "/v1/experiments", ADMIN),
         ("POST", "/v1/experiments", ADMIN),
         ("GET", "/v1/monitoring/performance", ADMIN),
-        ("GET", "/docs", ANY_KEY),
-        ("GET", "/openapi.json", ANY_KEY),
+        ("GET", "/docs", PUBLIC),
+        ("GET", "/openapi.json", PUBLIC),
+        ("GET", "/docs/assets/swagger-ui.css", PUBLIC),
+        ("GET", "/redoc", ADMIN),
         ("GET", "/metrics", ADMIN),
         ("GET", "/v1/something-new", ADMIN),
         ("GET", "/healthzzz", ADMIN),  # whole segments only

@@ -214,7 +214,8 @@ def test_openapi_documents_the_predict_body(client: httpx.Client) -> None:
     assert "AgentIn" in schemas and "PredictResponse" in schemas and "ErrorResponse" in schemas
     feedback = spec["paths"]["/v1/feedback"]["post"]["requestBody"]["content"]["application/json"]
     assert feedback["schema"]["$ref"] == "#/components/schemas/FeedbackRequest"
-    assert schemas["FeedbackRequest"]["properties"]["positions"]["maxItems"] == 12
+    assert schemas["AgentTruth"]["properties"]["positions"]["maxItems"] == 12
+    assert "agents" in schemas["FeedbackRequest"]["properties"]
     assert spec["components"]["securitySchemes"]["ApiKeyHeader"]["name"] == "X-API-Key"
     assert client.get("/docs").status_code == 200
 
