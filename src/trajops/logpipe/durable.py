@@ -1,9 +1,9 @@
 """The log sink of a serving process: rows are durable before their request is answered.
 
 :class:`DurableLogWriter` appends every row to this process's write-ahead log
-(:class:`~trajops.logpipe.wal.Wal`), and :meth:`~DurableLogWriter.wait_durable` returns once
-they are written and synced (group commit: one ``fdatasync`` covers every request that waited
-meanwhile). The serving middleware awaits it before a 2xx leaves. A consumer inserts the rows
+(:class:`~trajops.logpipe.wal.Wal`: written at once, so a crash of this process cannot lose
+them), and :meth:`~DurableLogWriter.wait_durable` returns once they are also synced, with
+``fsync`` (group commit: one ``fdatasync`` covers every request that waited meanwhile). The serving middleware awaits it before a 2xx leaves. A consumer inserts the rows
 into the store off the request path: by default a writer process (``python -m
 trajops.logpipe.process``, its own interpreter lock), or a thread of this process. A consumer
 that dies is restarted at the log's checkpoint; rows of a process that died are adopted by the
@@ -101,8 +101,9 @@ class DurableLogWriter:
         if not lines:
             return
         assert self.wal is not None, "start() the writer first"
-        self.wal.append(b"".join(lines), len(lines))
-        self.submitted += len(lines)
+        before = self.wal.appended
+        self.wal.append(b"".join(lines), len(lines))  # a failed write: wait_durable raises
+        self.submitted += self.wal.appended - before
 
     async def wait_durable(self) -> None:
         """Return once every row submitted so far is on disk (raises ``OSError`` if the log

@@ -2,12 +2,11 @@
 
 Each API process owns one folder under ``$TRAJOPS_HOME/wal`` (``<pid>-<id>``), holds an
 exclusive ``flock`` on its ``.owner`` file while it lives, and appends rows there as JSON lines
-(``{"table", "row"}``, the spool's format) in numbered segments. :meth:`Wal.append` only
-buffers; a flusher thread writes whatever has gathered with one ``write`` and one
-``fdatasync`` (group commit) and then releases every request waiting in :meth:`Wal.wait`.
-A request is answered after its rows are written and synced: once :meth:`Wal.wait` returns, a
-SIGKILL of any trajops process cannot lose them (and, with ``fsync``, neither can a crash of
-the machine).
+(``{"table", "row"}``, the spool's format) in numbered segments. :meth:`Wal.append` writes
+them at once (to the page cache: from then on a SIGKILL of any trajops process cannot lose
+them); with ``fsync`` a flusher thread syncs what has been written with one ``fdatasync`` for
+every append that came meanwhile (group commit) and then releases every request waiting in
+:meth:`Wal.wait` (and then a crash of the machine cannot lose them either).
 
 A consumer (:class:`~trajops.logpipe.tail.WalTailer`, in the writer process or a thread)
 inserts the rows and records how far it got in the folder's checkpoint; segments behind the
@@ -76,10 +75,15 @@ def owner_alive(wal_dir: Path) -> bool:
 class Wal:
     """The appending side of one process's write-ahead log.
 
+    :meth:`append` writes the rows at once, on the caller's thread (a write to the page cache:
+    from then on a crash of this process cannot lose them). With ``fsync``, a flusher thread
+    syncs what has been written with one ``fdatasync`` for every append that came meanwhile
+    (group commit), and :meth:`wait` returns once the rows are synced (a crash of the machine
+    cannot lose them either); without it, :meth:`wait` returns at once.
+
     Args:
         wal_root: ``$TRAJOPS_HOME/wal``; this process's folder is made inside it.
-        fsync: ``fdatasync`` after each group write (survives a machine crash); without it a
-            written row survives any process crash, not a power loss.
+        fsync: sync to the disk before :meth:`wait` returns.
         segment_bytes: size past which the next segment starts.
     """
 
@@ -95,19 +99,24 @@ class Wal:
         self.segment_bytes = segment_bytes
         self._number = 1
         self._fd = self._open_segment(self._number)
+        self._retired: list[int] = []  # segments rotated away, to sync and close (fsync mode)
         self._size = 0
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._buf: list[bytes] = []
         self.appended = 0
-        """Rows appended (buffered or written)."""
+        """Rows written to the log (to the page cache)."""
         self.durable = 0
-        """Rows of those written (and synced)."""
+        """Rows of those synced to the disk (all of them without ``fsync``)."""
         self.failed: BaseException | None = None
+        """The last write's error, until a write succeeds again."""
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._closing = False
-        self._flusher = threading.Thread(target=self._flush_loop, name="trajops-wal", daemon=True)
-        self._flusher.start()
+        self._flusher: threading.Thread | None = None
+        if fsync:
+            self._flusher = threading.Thread(
+                target=self._sync_loop, name="trajops-wal", daemon=True
+            )
+            self._flusher.start()
 
     def _open_segment(self, number: int) -> int:
         fd = os.open(self.dir / segment_name(number), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -121,20 +130,45 @@ class Wal:
 
     # --- producer side ------------------------------------------------------------------
     def append(self, data: bytes, rows: int) -> int:
-        """Buffer ``rows`` encoded lines; returns the count to :meth:`wait` for."""
+        """Write ``rows`` encoded lines; returns the count to :meth:`wait` for. A write that
+        fails is recorded in :attr:`failed` (and raised by :meth:`wait`), not raised here."""
         with self._lock:
             if self._closing:
                 raise OSError("the write-ahead log is closed")
-            self._buf.append(data)
+            try:
+                self._write(data)
+            except OSError as exc:
+                log.error("write-ahead log %s failed: %s", self.dir, exc)
+                self.failed = exc
+                self._release(self.durable, exc)
+                return self.appended
             self.appended += rows
-            self._cond.notify()
+            self.failed = None  # the disk took a write again
+            if self.fsync:
+                self._cond.notify()
+            else:
+                self.durable = self.appended
             return self.appended
 
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._size += len(data)
+        if self._size >= self.segment_bytes:
+            old, self._number = self._fd, self._number + 1
+            self._fd = self._open_segment(self._number)
+            self._size = 0
+            if self.fsync:
+                self._retired.append(old)  # the flusher syncs it before closing it
+            else:
+                os.close(old)
+
     async def wait(self, upto: int | None = None) -> None:
-        """Return once the first ``upto`` rows (default: all appended so far) are on disk.
+        """Return once the first ``upto`` rows (default: all appended so far) are durable.
 
         Raises:
-            OSError: the log cannot be written (disk full, I/O error).
+            OSError: the log cannot be written or synced (disk full, I/O error).
         """
         loop = asyncio.get_running_loop()
         with self._lock:
@@ -148,46 +182,36 @@ class Wal:
         await future
 
     def wait_sync(self, timeout: float = 10.0) -> bool:
-        """Block until everything appended so far is on disk; False on timeout."""
+        """Block until everything appended so far is durable; False on timeout or failure."""
         with self._cond:
             target = self.appended
             return self._cond.wait_for(
                 lambda: self.durable >= target or self.failed is not None, timeout
             ) and (self.failed is None)
 
-    # --- the flusher thread -------------------------------------------------------------
-    def _flush_loop(self) -> None:
+    # --- the flusher thread (fsync mode) ---------------------------------------------------
+    def _sync_loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._buf) or self._closing)
-                if not self._buf:
-                    return
-                chunk, self._buf = self._buf, []
-                target = self.appended
+                self._cond.wait_for(lambda: self.appended > self.durable or self._closing)
+                if self.appended <= self.durable and not self._retired:
+                    return  # closing, and everything is synced
+                target, fd = self.appended, self._fd
+                retired, self._retired = self._retired, []
             try:
-                self._write(b"".join(chunk))
+                for old in retired:
+                    os.fdatasync(old)
+                    os.close(old)
+                os.fdatasync(fd)
             except OSError as exc:
-                log.error("write-ahead log %s failed: %s", self.dir, exc)
+                log.error("write-ahead log %s: sync failed: %s", self.dir, exc)
                 with self._cond:
                     self.failed = exc
-                    self._release(target, exc)
+                    self._release(self.durable, exc)
                 continue
             with self._cond:
-                self.durable, self.failed = target, None  # the disk took a write again
+                self.durable = max(self.durable, target)
                 self._release(target, None)
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        if self.fsync:
-            os.fdatasync(self._fd)
-        self._size += len(data)
-        if self._size >= self.segment_bytes:
-            old, self._number = self._fd, self._number + 1
-            self._fd = self._open_segment(self._number)
-            self._size = 0
-            os.close(old)
 
     def _release(self, target: int, error: BaseException | None) -> None:
         """Wake the waiters covered by ``target`` (called with the lock held)."""
@@ -202,16 +226,18 @@ class Wal:
 
     # --- lifecycle ----------------------------------------------------------------------
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is buffered, mark the folder closed (its consumer drains and removes
-        it) and let go of it. Closing twice does nothing."""
+        """Sync what is written, mark the folder closed (its consumer drains and removes it)
+        and let go of it. Closing twice does nothing."""
         with self._cond:
             if self._closing:
                 return
             self._closing = True
             self._cond.notify_all()
-        self._flusher.join(timeout)
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+        if self._flusher is not None:
+            self._flusher.join(timeout)
+        for fd in (*self._retired, self._fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
         (self.dir / CLOSED_FILE).touch()
         os.close(self._owner)
 

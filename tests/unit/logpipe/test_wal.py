@@ -19,8 +19,9 @@ def _lines(n: int, prefix: str) -> bytes:
     return b"".join(encode_row("predictions", r) for r in prediction_rows(n, prefix=prefix))
 
 
-def test_appends_become_durable_in_order_across_segments(tmp_path: Path) -> None:
-    wal = Wal(tmp_path, segment_bytes=2_000)
+@pytest.mark.parametrize("fsync", [True, False])
+def test_appends_become_durable_in_order_across_segments(tmp_path: Path, fsync: bool) -> None:
+    wal = Wal(tmp_path, fsync=fsync, segment_bytes=2_000)
     try:
 
         async def append_and_wait() -> None:
