@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from starlette.types import ASGIApp
 
 from trajops.errors import ServiceUnavailable, ValidationError
-from trajops.serving.header_limit import HeaderLimitedProtocol
+from trajops.serving.http_protocol import ServiceProtocol
 from trajops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def run_server(
     for :data:`WORKER_HEALTHCHECK_S`); ``settings`` reach the workers through the environment
     (see :func:`settings_to_env`). Access logs are off: ``/metrics`` counts every
     request, and a per-request log line costs more than the prediction itself. Request heads
-    are bounded (:mod:`trajops.serving.header_limit`).
+    are bounded (:mod:`trajops.serving.http_protocol`).
 
     Args:
         settings: configuration.
@@ -130,7 +130,7 @@ def run_server(
         "port": port,
         "access_log": False,
         "log_level": "info",
-        "http": HeaderLimitedProtocol,
+        "http": ServiceProtocol,
         "timeout_worker_healthcheck": WORKER_HEALTHCHECK_S,
     }
     if workers == 1:
@@ -172,7 +172,7 @@ def serve_in_thread(
         port=port,
         access_log=False,
         log_level="warning",
-        http=HeaderLimitedProtocol,
+        http=ServiceProtocol,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="trajops-uvicorn", daemon=True)

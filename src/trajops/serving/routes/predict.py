@@ -16,7 +16,7 @@ from trajops import STEP_S, T_PRED
 from trajops._ids import ordered_hex, random_hex
 from trajops.errors import ServiceUnavailable
 from trajops.monitoring.accuracy import PredictionNotStored
-from trajops.prediction.service import Answer
+from trajops.prediction.service import Answer, PredictionService
 from trajops.security.policy import Scope as KeyScope
 from trajops.security.policy import has_scope
 from trajops.serving.deps import (
@@ -25,7 +25,6 @@ from trajops.serving.deps import (
     MonitorDep,
     OfflineDep,
     ServiceDep,
-    SettingsDep,
 )
 from trajops.serving.middleware import (
     KEY_ID_KEY,
@@ -47,6 +46,7 @@ from trajops.serving.schemas import (
     parse_feedback_request,
     parse_predict_request,
 )
+from trajops.settings import Settings
 
 router = APIRouter()
 
@@ -108,24 +108,21 @@ def render_prediction(answer: Answer, agent_ids: list[str | int]) -> dict[str, A
     }
 
 
-@router.post(
-    "/v1/predict",
-    tags=["predict"],
-    summary="Forecast the next 4.8 s of every agent of one scene",
-    response_model=PredictResponse,
-    responses=error_responses(404, 413, 422, 503),
-    openapi_extra=body_doc(PredictRequest),
-)
-async def predict(
-    request: Request, service: ServiceDep, limits: LimitsDep, settings: SettingsDep
-) -> Response:
-    """Predict 12 future positions (0.4 s apart) for each agent from its last 8 positions.
+async def predict_exchange(state: Any, scope: Scope, body: bytes) -> tuple[dict[str, Any], str]:
+    """The whole ``/v1/predict`` exchange after auth: parse, one service call, render.
 
-    All agents of one request are one scene: they are each other's neighbours. Every agent's
-    input and forecast is logged (agent ids pseudonymised) for feedback scoring and drift.
+    Args:
+        state: the app's state (settings, limits, the prediction service).
+        scope: the request's ASGI scope; the request id and the model version are recorded
+            in it for the metrics and the audit row.
+        body: the raw request body.
+
+    Returns:
+        The response body (NumPy arrays inside, for orjson) and the request id.
     """
-    scope = request.scope
-    parsed = parse_predict_request(await request.body(), limits)
+    settings: Settings = state.settings
+    service: PredictionService = state.service
+    parsed = parse_predict_request(body, state.limits)
     request_id = request_id_of(scope, time_ordered=not settings.store_time_bucket_s)
     scope[REQUEST_ID_KEY] = request_id
     answer = await service.answer(
@@ -136,9 +133,27 @@ async def predict(
         may_pin=not settings.auth_enabled or has_scope(scope.get(KEY_SCOPES_KEY, ()), KeyScope.PIN),
     )
     scope[MODEL_VERSION_KEY] = answer.result.model.version
-    return OrjsonResponse(
-        render_prediction(answer, parsed.agent_ids), headers={"x-request-id": request_id}
+    return render_prediction(answer, parsed.agent_ids), request_id
+
+
+@router.post(
+    "/v1/predict",
+    tags=["predict"],
+    summary="Forecast the next 4.8 s of every agent of one scene",
+    response_model=PredictResponse,
+    responses=error_responses(404, 413, 422, 503),
+    openapi_extra=body_doc(PredictRequest),
+)
+async def predict(request: Request) -> Response:
+    """Predict 12 future positions (0.4 s apart) for each agent from its last 8 positions.
+
+    All agents of one request are one scene: they are each other's neighbours. Every agent's
+    input and forecast is logged (agent ids pseudonymised) for feedback scoring and drift.
+    """
+    content, request_id = await predict_exchange(
+        request.app.state, request.scope, await request.body()
     )
+    return OrjsonResponse(content, headers={"x-request-id": request_id})
 
 
 @router.post(

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from trajops.serving import serve_in_thread
-from trajops.serving.header_limit import MAX_HEADER_BYTES, HeaderLimitedProtocol
+from trajops.serving.http_protocol import MAX_HEADER_BYTES, ServiceProtocol
 
 
 async def _echo_length(scope: Scope, receive: Receive, send: Send) -> None:
@@ -45,7 +45,7 @@ def test_the_private_hooks_are_still_there() -> None:
     assert params[:4] == ["self", "config", "server_state", "app_state"]
     for hook in ("data_received", "on_message_complete", "connection_made"):
         assert callable(getattr(HttpToolsProtocol, hook))
-    assert issubclass(HeaderLimitedProtocol, HttpToolsProtocol)
+    assert issubclass(ServiceProtocol, HttpToolsProtocol)
 
 
 def _raw(url: str, head: bytes) -> bytes:

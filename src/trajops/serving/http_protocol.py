@@ -1,13 +1,16 @@
-"""A bound on request header size: 431 before an oversized header is buffered.
+"""The service's HTTP protocol: bounded request heads.
 
 uvicorn's httptools protocol has no limit on header size: llhttp buffers a header until it is
 complete, so a client sending 50 MB of headers holds that memory and the event loop's time.
-:class:`HeaderLimitedProtocol` counts the bytes of each request's head (request line and
-headers) as they arrive, before the parser sees them, and answers
-``431 Request Header Fields Too Large`` and closes the connection once ``MAX_HEADER_BYTES``
-pass. It subclasses uvicorn's ``httptools_impl.HttpToolsProtocol`` (a private module): the
-project pins uvicorn below the next minor release, and
-``tests/unit/serving/test_header_limit.py`` fails when the hooks used here change.
+:class:`ServiceProtocol` counts the bytes of each request's head (request line and headers) as
+they arrive, before the parser sees them, and answers ``431 Request Header Fields Too Large``
+and closes the connection past ``MAX_HEADER_BYTES``. (Coalescing each response into one
+socket write, as an earlier protocol did, made no difference in a same-run comparison:
+docs/performance.md.)
+
+It subclasses uvicorn's ``httptools_impl.HttpToolsProtocol`` (a private module): the project
+pins uvicorn below the next minor release, and ``tests/unit/serving/test_http_protocol.py``
+fails when the hooks used here change.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ _BODY = (
 ) % MAX_HEADER_BYTES
 
 
-class HeaderLimitedProtocol(HttpToolsProtocol):
+class ServiceProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bound on each request's head."""
 
     _in_head = True
