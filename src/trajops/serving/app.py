@@ -37,6 +37,8 @@ from trajops.security.ratelimit import RateLimit, rate_limiter_from_settings
 from trajops.serving.auth import AuthMiddleware
 from trajops.serving.errors import install_error_handlers
 from trajops.serving.middleware import ServingMiddleware
+from trajops.serving.predict_path import PATH as PREDICT_PATH
+from trajops.serving.predict_path import PredictPath
 from trajops.serving.request_log import LogBackpressure, RequestAuditor
 from trajops.serving.routes import ROUTERS
 from trajops.serving.routes.batch import open_batch_jobs
@@ -217,6 +219,8 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
     mount_assets(app)
     install_error_handlers(app)
     app.state.on_finish = app.state.backpressure = app.state.durable = None
+    predict_route = next(r for r in app.routes if getattr(r, "path", None) == PREDICT_PATH)
+    app.add_middleware(PredictPath, app_state=app.state, route=predict_route)  # innermost
     if settings.auth_enabled:
         app.add_middleware(
             AuthMiddleware,
