@@ -25,7 +25,7 @@ from typing import IO, Any, Literal
 import orjson
 
 from trajops.logpipe.spool import count_spooled
-from trajops.logpipe.tail import CONSUMER_FILE, OrphanSweeper, WalTailer, consume
+from trajops.logpipe.tail import CONSUMER_FILE, WalTailer, consume
 from trajops.logpipe.wal import Wal, try_lock
 from trajops.logpipe.writer import LogWriter, WriterConfig, encode_row, wait_until
 from trajops.store.models import Base
@@ -173,23 +173,18 @@ class DurableLogWriter:
         def make_writer() -> LogWriter:
             return LogWriter(store, self.spool_dir, self.config, hooks=self.hooks)
 
-        writer = make_writer().start()
-        sweeper = OrphanSweeper(self.wal_root, make_writer).start()
+        tailer = WalTailer(self.wal.dir, make_writer().start())
         try:
-            consume(WalTailer(self.wal.dir, writer), lambda: False, on_progress=self._progress)
+            consume(tailer, sweep=make_writer, on_progress=self._progress)
         finally:
-            sweeper.stop()
-            writer.close()
-            self._progress_of(writer, writer.handled)
+            self._progress(tailer)  # the last rows, stored as the writer closed
             store.dispose()
             if lock is not None:
                 os.close(lock)
 
     def _progress(self, tailer: WalTailer) -> None:
-        self._progress_of(tailer.writer, tailer.handled)
-
-    def _progress_of(self, writer: LogWriter, handled: int) -> None:
-        self._handled = max(self._handled, handled)
+        writer = tailer.writer
+        self._handled = max(self._handled, tailer.handled)
         self.written, self.spooled, self.healthy = writer.written, writer.spooled, writer.healthy
 
     # --- a writer process -------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import orjson
 
-from trajops.logpipe.tail import CONSUMER_FILE, OrphanSweeper, WalTailer, consume
+from trajops.logpipe.tail import CONSUMER_FILE, WalTailer, consume
 from trajops.logpipe.wal import try_lock
 from trajops.logpipe.writer import LogWriter, WriterConfig
 from trajops.security.audit import AUDIT_HOOKS
@@ -88,12 +88,9 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     stop = threading.Event()
     reporter = threading.Thread(target=_report, args=(tailer, stdout, stop), daemon=True)
     reporter.start()
-    sweeper = OrphanSweeper(wal_dir.parent, make_writer).start()
     try:
-        consume(tailer, lambda: False)
+        consume(tailer, sweep=make_writer)
     finally:
-        sweeper.stop()
-        tailer.writer.close()
         stop.set()
         reporter.join()
         _status(tailer, stdout)

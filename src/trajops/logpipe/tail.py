@@ -138,19 +138,37 @@ class WalTailer:
             return False
         if self.poll():
             return False
-        if segments(self.dir) and self._segment < segments(self.dir)[-1][0]:
+        found = segments(self.dir)
+        if found and self._segment < found[-1][0]:
             return False
         return self.writer.handled >= self._queued
 
 
 def consume(
     tailer: WalTailer,
-    stop: Callable[[], bool],
     *,
+    sweep: Callable[[], LogWriter] | None = None,
     on_progress: Callable[[WalTailer], None] | None = None,
 ) -> None:
-    """Tail ``tailer``'s folder until its owner has let go and every row is stored (or
-    ``stop`` says so), then remove the folder when it is finished."""
+    """Tail ``tailer``'s folder until its owner has let go and every row is stored, then
+    remove the folder; ``tailer``'s writer is closed after.
+
+    Args:
+        tailer: the folder's tailer (its ``.consumer`` lock held by the caller).
+        sweep: makes writers for the orphaned logs beside the folder, drained meanwhile by an
+            :class:`OrphanSweeper` (``None``: no sweeping).
+        on_progress: called after every read of the folder.
+    """
+    sweeper = OrphanSweeper(tailer.dir.parent, sweep).start() if sweep is not None else None
+    try:
+        _tail(tailer, on_progress)
+    finally:
+        if sweeper is not None:
+            sweeper.stop()
+        tailer.writer.close()
+
+
+def _tail(tailer: WalTailer, on_progress: Callable[[WalTailer], None] | None) -> None:
     idle = _IDLE_S[0]
     while True:
         queued = tailer.poll()
@@ -164,8 +182,6 @@ def consume(
             tailer.writer.flush(timeout=60.0)
             tailer.checkpoint()
             shutil.rmtree(tailer.dir, ignore_errors=True)
-            return
-        if stop():
             return
         time.sleep(idle)
         idle = min(idle * 2, _IDLE_S[1])
@@ -191,12 +207,8 @@ def drain_orphans(wal_root: Path, make_writer: Callable[[], LogWriter]) -> int:
         try:
             if not (wal_dir / OWNER_FILE).exists():
                 continue  # removed by its consumer meanwhile
-            writer = make_writer().start()
-            try:
-                log.warning("draining the write-ahead log of a process that has gone: %s", wal_dir)
-                consume(WalTailer(wal_dir, writer), lambda: False)
-            finally:
-                writer.close()
+            log.warning("draining the write-ahead log of a process that has gone: %s", wal_dir)
+            consume(WalTailer(wal_dir, make_writer().start()))
             drained += 1
         finally:
             os.close(lock)

@@ -10,7 +10,6 @@ The spool and its sharing between processes are :mod:`trajops.logpipe.spool`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -63,8 +62,8 @@ class WriterConfig:
 
 
 class LogSink(Protocol):
-    """What the hot path needs from a log writer (the serving process's
-    :class:`~trajops.logpipe.durable.DurableLogWriter`, or an in-process :class:`LogWriter`)."""
+    """What the serving process needs from its log
+    (:class:`~trajops.logpipe.durable.DurableLogWriter`)."""
 
     config: WriterConfig
     written: int
@@ -260,12 +259,6 @@ class LogWriter:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every row submitted so far is inserted or spooled; False on timeout."""
         return wait_until(lambda: self.handled >= self.submitted, timeout)
-
-    async def wait_durable(self) -> None:
-        """Return once every row submitted so far is inserted or spooled (fsynced)."""
-        target = self.submitted
-        while self.handled < target:
-            await asyncio.sleep(0.002)
 
     def spool_size(self) -> int:
         """Rows waiting in spool files for the database to come back."""

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from trajops.monitoring.reference import Reference
     from trajops.monitoring.service import Monitor
     from trajops.registry.adapter import Registry
+    from trajops.security.audit_anchors import AnchorLog
     from trajops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,7 @@ class MonitoringJobs:
         self.config = config or JobsConfig()
         self.window = MetricsWindow(metrics)
         self._tasks: list[asyncio.Task[None]] = []
+        self._anchors: AnchorLog | None = None
 
     # --- on demand -------------------------------------------------------------------
     async def run_drift(self, *, window: int | None = None) -> dict[str, Any]:
@@ -238,7 +240,9 @@ class MonitoringJobs:
             with self.monitor.store.session() as session:
                 head_id, head_hash = chain_head(session)
             if head_id:
-                AnchorLog.from_settings(self.settings).append(head_id, head_hash)
+                if self._anchors is None:  # its key is read (or made) once, on first use
+                    self._anchors = AnchorLog.from_settings(self.settings)
+                self._anchors.append(head_id, head_hash)
 
         await store_call(checkpoint)
 
