@@ -7,11 +7,17 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from trajops._settings_security import SecuritySettings
 
 
-class Settings(BaseSettings):
-    """trajops configuration. Every field reads ``TRAJOPS_<FIELD>`` from the environment."""
+class Settings(SecuritySettings):
+    """trajops configuration. Every field reads ``TRAJOPS_<FIELD>`` from the environment.
+
+    The security fields (keys, users, sessions, single sign-on) are declared in
+    :class:`trajops._settings_security.SecuritySettings`; this is the one settings object.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="TRAJOPS_", env_file=None, extra="ignore", validate_default=True
@@ -193,44 +199,7 @@ class Settings(BaseSettings):
         description="Seconds between evaluations of the running A/B experiment inside the service (0: only `trajops experiments evaluate`).",
     )
 
-    # --- security ----------------------------------------------------------------------
-    auth_enabled: bool = Field(
-        default=True,
-        description="Require an API key (`X-API-Key` or `Authorization: Bearer`) on every non-public route.",
-    )
-    api_key_pepper: SecretStr | None = Field(
-        default=None,
-        description="Server-side secret mixed into API key hashes. Empty: a random pepper kept in `home`.",
-    )
-    api_key_cache_s: float = Field(
-        default=5.0,
-        ge=0,
-        description="Seconds a verified API key is cached in-process; a revocation takes effect within this time.",
-    )
-    metrics_public: bool = Field(
-        default=False,
-        description="Serve `/metrics` without an API key (else it needs the admin scope).",
-    )
-    rate_limit_per_s: float = Field(
-        default=50.0,
-        ge=0,
-        description="Requests per second each API key may sustain (0 disables rate limiting).",
-    )
-    rate_limit_burst: int = Field(
-        default=100,
-        ge=1,
-        description="Requests an idle API key may send at once (token bucket size).",
-    )
-    auth_failure_rate_per_s: float = Field(
-        default=5.0,
-        gt=0,
-        description="Failed authentications per second one client address may sustain; beyond its burst it gets 429 until its bucket refills.",
-    )
-    auth_failure_burst: int = Field(
-        default=50,
-        ge=1,
-        description="Failed authentications one client address may make at once.",
-    )
+    # --- privacy and audit -------------------------------------------------------------
     store_coordinate_decimals: int = Field(
         default=4,
         ge=0,

@@ -27,17 +27,21 @@ _BOUNDS = ((Ge, "ge", ">="), (Gt, "gt", ">"), (Le, "le", "<="), (Lt, "lt", "<"))
 
 
 def field_sections(settings_cls: type[Settings] = Settings) -> dict[str, str]:
-    """Field name -> section title, from the ``# --- section ---`` comments in the class source."""
+    """Field name -> section title, from the ``# --- section ---`` comments in the source of the
+    class and of the settings classes it derives from."""
     out: dict[str, str] = {}
-    section = "general"
-    for line in inspect.getsource(settings_cls).splitlines():
-        header = _SECTION.match(line)
-        if header:
-            section = header.group("name")
+    for cls in settings_cls.__mro__:
+        if not cls.__module__.startswith("trajops"):
             continue
-        match = _FIELD.match(line)
-        if match and match.group("name") in settings_cls.model_fields:
-            out[match.group("name")] = section
+        section = "general"
+        for line in inspect.getsource(cls).splitlines():
+            header = _SECTION.match(line)
+            if header:
+                section = header.group("name")
+                continue
+            match = _FIELD.match(line)
+            if match and match.group("name") in settings_cls.model_fields:
+                out.setdefault(match.group("name"), section)
     return out
 
 

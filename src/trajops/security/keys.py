@@ -14,13 +14,8 @@ immediate.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import re
-import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from trajops._secrets import load_or_create_secret
 from trajops.errors import (
@@ -39,16 +35,23 @@ from trajops.errors import (
     ValidationError,
 )
 from trajops.security._time import utc, utcnow
-from trajops.security.policy import Scope, has_scope, parse_scopes
+from trajops.security._tokens import TokenDigest, VerifiedCache, new_token, token_pattern
+from trajops.security.policy import (
+    Access,
+    Role,
+    Scope,
+    allows,
+    grantable_scopes,
+    parse_scopes,
+)
 from trajops.settings import Settings
 from trajops.store.db import Store
-from trajops.store.models import ApiKey
+from trajops.store.models import ApiKey, User
 
 TOKEN_PREFIX = "tjo"
 PEPPER_FILE = "api_key.pepper"
-_TOKEN = re.compile(r"^tjo_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+_TOKEN = token_pattern(TOKEN_PREFIX)
 _DUMMY_HASH = "0" * 64
-_CACHE_MAX = 10_000
 
 
 def load_or_create_pepper(settings: Settings) -> bytes:
@@ -61,7 +64,13 @@ def load_or_create_pepper(settings: Settings) -> bytes:
 
 @dataclass(frozen=True)
 class KeyInfo:
-    """What is known about a key (never the token)."""
+    """What is known about a credential, an API key or a person's session (never the token).
+
+    Attributes:
+        user: the person behind it: the owner of a key, the user of a session (None: a key
+            that belongs to no one, e.g. a service's).
+        kind: ``key`` or ``session``.
+    """
 
     id: str
     name: str
@@ -71,6 +80,8 @@ class KeyInfo:
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
     replaced_by: str | None = None
+    user: str | None = None
+    kind: str = "key"
 
     def status(self, now: datetime | None = None) -> str:
         """``active``, ``expired`` or ``revoked``."""
@@ -94,14 +105,19 @@ class KeyInfo:
             "revoked_at": iso(self.revoked_at),
             "last_used_at": iso(self.last_used_at),
             "replaced_by": self.replaced_by,
+            "owner": self.user,
         }
 
 
-def _info(row: ApiKey) -> KeyInfo:
+def _info(row: ApiKey, owner: User | None = None) -> KeyInfo:
+    scopes = parse_scopes(row.scopes)
+    if owner is not None:  # a demoted owner demotes their keys
+        scopes = scopes & grantable_scopes(Role(owner.role))
     return KeyInfo(
         id=row.id,
         name=row.name,
-        scopes=parse_scopes(row.scopes),
+        scopes=scopes,
+        user=owner.name if owner is not None else None,
         created_at=utc(row.created_at),
         expires_at=utc(row.expires_at) if row.expires_at else None,
         revoked_at=utc(row.revoked_at) if row.revoked_at else None,
@@ -110,13 +126,17 @@ def _info(row: ApiKey) -> KeyInfo:
     )
 
 
-def authorize(key: KeyInfo, scope: Scope | None) -> None:
-    """Raise :class:`PermissionDenied` unless ``key`` grants ``scope`` (admin grants all)."""
-    if not has_scope(key.scopes, scope):
+def authorize(key: KeyInfo, need: Access | Scope | None) -> None:
+    """Raise :class:`PermissionDenied` unless ``key`` meets ``need`` (a scope, or a route's
+    access: any one of its scopes; admin grants all)."""
+    access = need if isinstance(need, Access) else Access(scopes=(need,) if need else ())
+    if not allows(key.scopes, access):
         granted = ",".join(sorted(s.value for s in key.scopes))
+        wanted = " or ".join(s.value for s in access.scopes)
+        who = f"the session of {key.user}" if key.kind == "session" else f"API key {key.id}"
         raise PermissionDenied(
-            f"API key {key.id} lacks the {scope} scope (it has: {granted})",
-            details=[{"loc": ["scope"], "msg": f"requires {scope}"}],
+            f"{who} lacks the {wanted} scope (it has: {granted})",
+            details=[{"loc": ["scope"], "msg": f"requires {wanted}"}],
         )
 
 
@@ -138,14 +158,10 @@ class ApiKeys:
         cache_ttl_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if len(pepper) < 16:
-            raise ValueError("API key pepper must be at least 16 bytes")
         self.store = store
-        self._mac = hmac.new(pepper, digestmod=hashlib.sha256)  # copied per token
+        self._digest = TokenDigest(pepper)
         self.cache_ttl_s = cache_ttl_s
-        self._clock = clock
-        self._cache: OrderedDict[str, tuple[float, KeyInfo]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: VerifiedCache[KeyInfo] = VerifiedCache(cache_ttl_s, clock)
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store) -> ApiKeys:
@@ -153,23 +169,42 @@ class ApiKeys:
             store, pepper=load_or_create_pepper(settings), cache_ttl_s=settings.api_key_cache_s
         )
 
-    def _digest(self, token: str) -> str:
-        mac = self._mac.copy()
-        mac.update(token.encode())
-        return mac.hexdigest()
-
     # --- management -------------------------------------------------------------------
     def create_key(
-        self, *, name: str, scopes: Iterable[str] | str, expires_at: datetime | None = None
+        self,
+        *,
+        name: str,
+        scopes: Iterable[str] | str,
+        expires_at: datetime | None = None,
+        owner: str | None = None,
     ) -> tuple[KeyInfo, str]:
-        """A new key; returns its info and the token, which is shown once and never stored."""
+        """A new key; returns its info and the token, which is shown once and never stored.
+
+        Args:
+            owner: the user name the key belongs to; its scopes must be ones the owner's role
+                may grant (:func:`grantable_scopes`), and it stops working when they are
+                disabled.
+
+        Raises:
+            ValidationError: empty name, unknown scope, or a scope beyond the owner's role.
+            NotFoundError: unknown owner.
+        """
         if not name.strip():
             raise ValidationError(
                 "a key needs a non-empty name", details=[{"loc": ["name"], "msg": "empty"}]
             )
         granted = parse_scopes(scopes)
-        key_id = secrets.token_hex(6)
-        token = f"{TOKEN_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+        key_id, token = new_token(TOKEN_PREFIX)
+        with self.store.session() as session:
+            user = _owner(session, owner) if owner is not None else None
+            if user is not None:
+                beyond = granted - grantable_scopes(Role(user.role))
+                if beyond:
+                    raise ValidationError(
+                        f"user {user.name!r} is a {user.role} and cannot own a key with the "
+                        f"{', '.join(sorted(beyond))} scope",
+                        details=[{"loc": ["scopes"], "msg": "beyond the owner's role"}],
+                    )
         row = ApiKey(
             id=key_id,
             name=name.strip(),
@@ -177,10 +212,11 @@ class ApiKeys:
             scopes=",".join(sorted(s.value for s in granted)),
             created_at=utcnow(),
             expires_at=utc(expires_at) if expires_at else None,
+            owner_id=user.id if user is not None else None,
         )
         with self.store.session() as session:
             session.add(row)
-        return _info(row), token
+            return _info(row, user), token
 
     def get_key(self, key_id: str) -> KeyInfo:
         with self.store.session() as session:
@@ -190,7 +226,7 @@ class ApiKeys:
                     f"no API key with id {key_id!r}",
                     details=[{"loc": ["key_id"], "msg": "unknown"}],
                 )
-            return _info(row)
+            return _info(row, _owner_of(session, row))
 
     def list_keys(self, *, include_revoked: bool = True) -> list[KeyInfo]:
         """Every key, oldest first."""
@@ -198,7 +234,11 @@ class ApiKeys:
             stmt = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
             if not include_revoked:
                 stmt = stmt.where(ApiKey.revoked_at.is_(None))
-            return [_info(r) for r in session.scalars(stmt)]
+            owners = {u.id: u for u in session.scalars(select(User))}
+            return [
+                _info(r, owners.get(r.owner_id) if r.owner_id else None)
+                for r in session.scalars(stmt)
+            ]
 
     def revoke_key(self, key_id: str) -> KeyInfo:
         """Revoke a key (idempotent); effective at once here, within ``cache_ttl_s`` elsewhere."""
@@ -232,7 +272,9 @@ class ApiKeys:
             )
         if expires_at is None and old.expires_at is not None:
             expires_at = utcnow() + (old.expires_at - old.created_at)
-        new, token = self.create_key(name=old.name, scopes=old.scopes, expires_at=expires_at)
+        new, token = self.create_key(
+            name=old.name, scopes=old.scopes, expires_at=expires_at, owner=old.user
+        )
         with self.store.session() as session:
             row = session.get(ApiKey, key_id)
             assert row is not None
@@ -260,23 +302,16 @@ class ApiKeys:
                 "invalid API key", details=[{"loc": ["header", "X-API-Key"], "msg": "malformed"}]
             )
         digest = self._digest(token)
-        now = self._clock()
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return self._check_live(cached[1])
+        cached = self._cache.get(digest)
+        if cached is not None:
+            return self._check_live(cached)
         try:
             info = self._lookup(match.group(1), digest)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable(
                 f"cannot verify the API key: operational store unreachable ({exc.__class__.__name__})"
             ) from None
-        if self.cache_ttl_s > 0:
-            with self._lock:
-                self._cache[digest] = (now + self.cache_ttl_s, info)
-                self._cache.move_to_end(digest)
-                while len(self._cache) > _CACHE_MAX:
-                    self._cache.popitem(last=False)
+        self._cache.put(digest, info)
         return info
 
     def authenticate_cached(self, token: str | None) -> KeyInfo | None:
@@ -293,12 +328,8 @@ class ApiKeys:
         token = token.strip()
         if _TOKEN.match(token) is None:
             return self.authenticate(token)  # raises: malformed
-        digest = self._digest(token)
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached is None or cached[0] <= self._clock():
-            return None
-        return self._check_live(cached[1])
+        cached = self._cache.get(self._digest(token))
+        return None if cached is None else self._check_live(cached)
 
     def _lookup(self, key_id: str, digest: str) -> KeyInfo:
         with self.store.session() as session:
@@ -310,7 +341,13 @@ class ApiKeys:
                     "invalid API key",
                     details=[{"loc": ["header", "X-API-Key"], "msg": "unknown key"}],
                 )
-            info = self._check_live(_info(row))
+            owner = _owner_of(session, row)
+            if owner is not None and owner.disabled_at is not None:
+                raise AuthenticationError(
+                    f"API key {row.id} belongs to a disabled user",
+                    details=[{"loc": ["header", "X-API-Key"], "msg": "revoked"}],
+                )
+            info = self._check_live(_info(row, owner))
             row.last_used_at = utcnow()
         return info
 
@@ -331,9 +368,25 @@ class ApiKeys:
         return info
 
     def _forget(self, key_id: str) -> None:
-        with self._lock:
-            for digest in [d for d, (_, i) in self._cache.items() if i.id == key_id]:
-                del self._cache[digest]
+        self._cache.forget(lambda info: info.id == key_id)
+
+    def forget_user(self, name: str) -> None:
+        """Drop the cached keys of ``name`` (disabled, or their role changed): effective at
+        once here, within ``cache_ttl_s`` elsewhere."""
+        self._cache.forget(lambda info: info.user == name)
+
+
+def _owner(session: Session, name: str) -> User:
+    user = session.scalars(select(User).where(User.name == name)).first()
+    if user is None:
+        raise NotFoundError(
+            f"no user named {name!r}", details=[{"loc": ["owner"], "msg": "unknown user"}]
+        )
+    return user
+
+
+def _owner_of(session: Session, row: ApiKey) -> User | None:
+    return session.get(User, row.owner_id) if row.owner_id else None
 
 
 def token_from_headers(headers: Any) -> str | None:

@@ -32,8 +32,11 @@ from trajops.monitoring.service import Monitor
 from trajops.prediction.cache import RedisCacheConfig, create_cache
 from trajops.prediction.pool import ModelPool, PoolConfig
 from trajops.prediction.service import PredictionService, ServiceConfig
-from trajops.security.keys import ApiKeys
-from trajops.security.ratelimit import RateLimit, rate_limiter_from_settings
+from trajops.security.keys import ApiKeys, load_or_create_pepper
+from trajops.security.oidc import OidcClient
+from trajops.security.ratelimit import LocalRateLimiter, RateLimit, rate_limiter_from_settings
+from trajops.security.sessions import Sessions
+from trajops.security.users import Users
 from trajops.serving.auth import AuthMiddleware
 from trajops.serving.errors import install_error_handlers
 from trajops.serving.middleware import ServingMiddleware
@@ -81,6 +84,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.monitor = monitor
     app.state.migrations = migrations
     app.state.keys = ApiKeys.from_settings(settings, monitor.store)
+    app.state.users = users = Users(monitor.store)
+    app.state.sessions = Sessions(
+        users,
+        pepper=load_or_create_pepper(settings),
+        ttl_s=settings.session_ttl_s,
+        cache_ttl_s=settings.api_key_cache_s,
+    )
+    app.state.oidc = OidcClient.from_settings(settings) if settings.oidc_enabled else None
     app.state.rate_limiter = rate_limiter_from_settings(
         settings, on_fallback=metrics.ratelimit_fallbacks.inc
     )
@@ -151,6 +162,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await anyio.to_thread.run_sync(app.state.batch_jobs.close)
         await pool.stop()
         await cache.close()
+        if app.state.oidc is not None:
+            app.state.oidc.close()
         await migrations.stop()
         auditor.flush()  # the last window's failed-authentication counts
         await anyio.to_thread.run_sync(monitor.close)
@@ -221,6 +234,10 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
     app.state.on_finish = app.state.backpressure = app.state.durable = None
     predict_route = next(r for r in app.routes if getattr(r, "path", None) == PREDICT_PATH)
     app.add_middleware(PredictPath, app_state=app.state, route=predict_route)  # innermost
+    # Failed sign-ins and failed key checks spend one budget per client address.
+    app.state.auth_failures = LocalRateLimiter(
+        RateLimit(rate_per_s=settings.auth_failure_rate_per_s, burst=settings.auth_failure_burst)
+    )
     if settings.auth_enabled:
         app.add_middleware(
             AuthMiddleware,
@@ -228,9 +245,7 @@ def create_app(settings: Settings | None = None, *, options: AppOptions | None =
             app_state=app.state,
             metrics=app.state.metrics,
             metrics_public=settings.metrics_public,
-            failure_limit=RateLimit(
-                rate_per_s=settings.auth_failure_rate_per_s, burst=settings.auth_failure_burst
-            ),
+            failures=app.state.auth_failures,
         )
     app.add_middleware(  # added last: the outermost, so it counts and audits auth refusals
         ServingMiddleware,

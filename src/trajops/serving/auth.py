@@ -30,8 +30,9 @@ from trajops.errors import AuthenticationError, RateLimited, ServiceUnavailable,
 from trajops.monitoring.metrics import ServingMetrics
 from trajops.security.keys import ApiKeys, KeyInfo, authorize
 from trajops.security.policy import Access, required_access
-from trajops.security.ratelimit import LocalRateLimiter, RateLimit, RateLimiter, enforce
-from trajops.serving.middleware import KEY_ID_KEY, KEY_SCOPES_KEY
+from trajops.security.ratelimit import LocalRateLimiter, RateLimiter, enforce
+from trajops.security.sessions import Sessions, is_session_token
+from trajops.serving.middleware import KEY_ID_KEY, KEY_SCOPES_KEY, PRINCIPAL_KEY, USER_KEY
 from trajops.serving.responses import OrjsonResponse, error_response
 
 WWW_AUTHENTICATE = 'Bearer realm="trajops", ApiKey realm="trajops" header="X-API-Key"'
@@ -99,8 +100,9 @@ class AuthMiddleware:
             from it per request, since the lifespan opens them after the stack is built.
         metrics: where refusals are counted (``trajops_auth_failures_total{reason}``).
         metrics_public: whether ``/metrics`` needs no key.
-        failure_limit: how many failed authentications one client address may make (a token
-            bucket); past it the address gets 429 without its key being looked at.
+        failures: the budget of failed authentications per client address (a token bucket,
+            shared with the sign-in route); past it the address gets 429 without its key being
+            looked at.
     """
 
     def __init__(
@@ -111,7 +113,7 @@ class AuthMiddleware:
         app_state: Any,
         metrics: ServingMetrics,
         metrics_public: bool,
-        failure_limit: RateLimit | None = None,
+        failures: LocalRateLimiter,
     ) -> None:
         self.app = app
         self.routes = routes
@@ -122,7 +124,7 @@ class AuthMiddleware:
         self._refused: dict[str, tuple[float, AuthenticationError]] = {}
         self._verified: dict[str, tuple[float, KeyInfo]] = {}
         self._inflight: dict[str, asyncio.Future[KeyInfo]] = {}
-        self._failed = LocalRateLimiter(failure_limit or RateLimit(rate_per_s=5.0, burst=50))
+        self._failed = failures
 
     def access(self, scope: Scope) -> Access:
         """What the request needs (memoised for paths without parameters)."""
@@ -149,7 +151,9 @@ class AuthMiddleware:
             key = await self._authenticate(scope, address)
             scope[KEY_ID_KEY] = key.id
             scope[KEY_SCOPES_KEY] = key.scopes
-            authorize(key, access.scope)
+            scope[USER_KEY] = key.user
+            scope[PRINCIPAL_KEY] = key
+            authorize(key, access)
             limiter: RateLimiter | None = getattr(self.app_state, "rate_limiter", None)
             if limiter is not None:
                 if isinstance(limiter, LocalRateLimiter):
@@ -181,10 +185,12 @@ class AuthMiddleware:
     async def _authenticate(self, scope: Scope, address: str) -> KeyInfo:
         """The request's key: from the in-process cache, else looked up in the store (not
         for an address that has spent its failed attempts: a verified key still passes)."""
-        keys: ApiKeys | None = getattr(self.app_state, "keys", None)
+        keys: ApiKeys | Sessions | None = getattr(self.app_state, "keys", None)
+        token = token_from_scope(scope)
+        if is_session_token(token):
+            keys = getattr(self.app_state, "sessions", None)
         if keys is None:
             raise ServiceUnavailable("the API key service is not ready (starting up)")
-        token = token_from_scope(scope)
         info = keys.authenticate_cached(token)
         if info is not None:
             return info
@@ -213,7 +219,7 @@ class AuthMiddleware:
         _remember(self._verified, token, (time.monotonic() + _VERIFIED_GRACE_S, info))
         return info
 
-    async def _lookup(self, keys: ApiKeys, token: str) -> KeyInfo:
+    async def _lookup(self, keys: ApiKeys | Sessions, token: str) -> KeyInfo:
         """One store lookup per token at a time, in a worker thread: requests that miss the
         cache together (it expires for all of them at once) share it."""
         future = self._inflight.get(token)

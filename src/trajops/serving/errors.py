@@ -8,6 +8,7 @@ never for bad input.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Any
 
@@ -16,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from trajops.errors import TrajopsError
+from trajops.errors import RateLimited, TrajopsError
 from trajops.serving.responses import error_response
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,12 @@ def trajops_error_response(exc: TrajopsError, *, method: str, path: str) -> Resp
     if exc.status_code >= 500:
         log.warning("%s %s -> %s: %s", method, path, exc.code, exc.message)
         message = scrub(message)
-    return error_response(exc.status_code, code=exc.code, message=message, details=exc.details)
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimited):
+        headers["retry-after"] = str(max(1, math.ceil(exc.retry_after_s)))
+    return error_response(
+        exc.status_code, code=exc.code, message=message, details=exc.details, headers=headers
+    )
 
 
 async def _trajops_error(request: Request, exc: Exception) -> Response:

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 from starlette.types import Scope
 
 from trajops.security.audit import audit_row, digest_payload
-from trajops.serving.middleware import BODY_KEY, KEY_ID_KEY, MODEL_VERSION_KEY, REQUEST_ID_KEY
+from trajops.security.policy import READ_METHODS
+from trajops.serving.middleware import (
+    BODY_KEY,
+    KEY_ID_KEY,
+    MODEL_VERSION_KEY,
+    REQUEST_ID_KEY,
+    USER_KEY,
+)
 
 if TYPE_CHECKING:
     from trajops.logpipe.writer import LogSink
@@ -124,10 +131,15 @@ class RequestAuditor:
             if status == 401 or (status == 429 and scope.get(KEY_ID_KEY) is None):
                 self._refused[client_key] = self._refused.get(client_key, 0) + 1
                 return
-            route = scope.get("route")
+            route = getattr(scope.get("route"), "path", None) or scope["path"]
             body: bytes | None = scope.get(BODY_KEY)
+            details: dict[str, str] = {}
+            if scope.get(USER_KEY):  # who: the person behind the session or the owned key
+                details["user"] = scope[USER_KEY]
+            if route != scope["path"] and scope["method"] not in READ_METHODS:
+                details["path"] = scope["path"][:300]  # what: the version, experiment, user
             row = audit_row(
-                route=getattr(route, "path", None) or scope["path"],
+                route=route,
                 method=scope["method"],
                 status=status,
                 latency_ms=seconds * 1e3,
@@ -136,6 +148,7 @@ class RequestAuditor:
                 model_version=scope.get(MODEL_VERSION_KEY),
                 payload_digest=digest_payload(body) if body else None,
                 client_key=client_key,
+                details=details,
             )
             self.monitor.writer.submit("audit_log", [row])
         except Exception:  # auditing must never break the response already sent

@@ -24,12 +24,21 @@ from tests._support.api_keys import issue_key
 from tests._support.app_fixtures import make_settings
 from tests._support.registry import RegistryInfo
 from trajops.security.keys import ApiKeys
-from trajops.security.policy import Scope, required_access
+from trajops.security.policy import Access, Scope, allows, required_access
 from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.store import Store
 
 UNKNOWN = "tjo_000000000000_" + "A" * 43  # well formed, never issued
-PUBLIC_ALWAYS = {"/healthz", "/readyz", "/docs", "/openapi.json"}
+PUBLIC_ALWAYS = {
+    "/healthz",
+    "/readyz",
+    "/docs",
+    "/openapi.json",
+    "/v1/auth/login",
+    "/v1/auth/oidc/login",
+    "/v1/auth/oidc/callback",
+    "/v1/auth/oidc/exchange",
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,18 @@ class Keys:
     revoked: str
     expired: str
     pin: str
+    read: str
+    operate: str
+
+    def by_scope(self) -> dict[Scope, str]:
+        return {
+            Scope.PREDICT: self.predict,
+            Scope.FEEDBACK: self.feedback,
+            Scope.READ: self.read,
+            Scope.OPERATE: self.operate,
+            Scope.PIN: self.pin,
+            Scope.ADMIN: self.admin,
+        }
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,8 @@ def served(registry: RegistryInfo, tmp_path_factory: pytest.TempPathFactory) -> 
     _, predict = issue_key(settings, scopes="predict")
     _, feedback = issue_key(settings, scopes="feedback")
     _, pin = issue_key(settings, scopes="predict,pin")
+    _, read = issue_key(settings, scopes="read")
+    _, operate = issue_key(settings, scopes="operate")
     revoked_id, revoked = issue_key(settings, scopes="admin")
     _, expired = issue_key(
         settings, scopes="admin", expires_at=datetime.now(UTC) - timedelta(minutes=1)
@@ -70,7 +93,9 @@ def served(registry: RegistryInfo, tmp_path_factory: pytest.TempPathFactory) -> 
     store.dispose()
     app = create_app(settings, options=AppOptions(poll=False))
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as http:
-        yield Served(app, http, Keys(admin, predict, feedback, revoked, expired, pin))
+        yield Served(
+            app, http, Keys(admin, predict, feedback, revoked, expired, pin, read, operate)
+        )
 
 
 def endpoints(app: FastAPI) -> list[tuple[str, str, str]]:
@@ -91,15 +116,17 @@ def call(http: httpx.Client, method: str, path: str, key: str | None) -> httpx.R
     return http.request(method, path, headers=headers)
 
 
-def wrong_key(keys: Keys, scope: Scope) -> str:
-    """A valid key that lacks ``scope``."""
-    return {Scope.ADMIN: keys.predict, Scope.PREDICT: keys.feedback, Scope.FEEDBACK: keys.predict}[
-        scope
-    ]
+def wrong_key(keys: Keys, access: Access) -> str | None:
+    """A valid key that does not meet ``access`` (None: every key does)."""
+    for scope, key in keys.by_scope().items():
+        if scope not in (Scope.ADMIN, Scope.PIN) and not allows({scope}, access):
+            return key
+    return None
 
 
-def right_key(keys: Keys, scope: Scope | None) -> str:
-    return {Scope.PREDICT: keys.predict, Scope.FEEDBACK: keys.feedback}.get(scope, keys.admin)  # type: ignore[arg-type]
+def right_key(keys: Keys, access: Access) -> str:
+    """The key with the least scope that meets ``access``."""
+    return keys.by_scope()[access.scopes[0]] if access.scopes else keys.predict
 
 
 def assert_refused(r: httpx.Response, status: int, code: str, where: str) -> None:
@@ -152,14 +179,11 @@ def test_every_non_public_route_rejects_bad_keys(served: Served) -> None:
         expired = call(http, method, path, keys.expired)
         assert_refused(expired, 401, "unauthenticated", where)
         assert "expired" in expired.json()["error"]["message"]
-        if access.scope is not None:
-            assert_refused(
-                call(http, method, path, wrong_key(keys, access.scope)),
-                403,
-                "permission_denied",
-                where,
-            )
-        allowed = call(http, method, path, right_key(keys, access.scope))
+        wrong = wrong_key(keys, access)
+        if access.scopes:
+            assert wrong is not None, where
+            assert_refused(call(http, method, path, wrong), 403, "permission_denied", where)
+        allowed = call(http, method, path, right_key(keys, access))
         assert allowed.status_code not in (401, 403, 429), f"{where}: {allowed.text}"
         checked += 1
     assert checked >= 12

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from trajops.serving.routes import (
+    auth,
     batch,
     cards,
     docs,
@@ -11,6 +12,7 @@ from trajops.serving.routes import (
     monitoring,
     ops,
     predict,
+    users,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -22,6 +24,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     experiments.router,
     cards.router,
     docs.router,
+    auth.router,
+    users.router,
 )
 """Every router of the service, in the order they are mounted."""
 
