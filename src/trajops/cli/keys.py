@@ -17,7 +17,8 @@ from trajops.store.db import Store
 app = typer.Typer(no_args_is_help=True, help="Create, list, revoke and rotate API keys.")
 
 
-def _audit(store: Store, event: str, details: dict[str, object]) -> None:
+def audit_event(store: Store, event: str, details: dict[str, object]) -> None:
+    """Append one CLI action (``event``: ``keys.create``, ``users.disable``...) to the audit trail."""
     append_audit(
         store,
         [
@@ -47,11 +48,21 @@ def create(
         str, typer.Option("--name", help="Who or what uses the key (e.g. a service name).")
     ],
     scopes: Annotated[
-        str, typer.Option("--scopes", help="Comma-separated scopes: predict, feedback, admin.")
+        str,
+        typer.Option(
+            "--scopes", help="Comma-separated scopes: predict, pin, feedback, read, operate, admin."
+        ),
     ] = "predict",
     expires: Annotated[
         str | None,
         typer.Option("--expires", help="Lifetime (30d, 12h) or ISO date; default: never."),
+    ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            "--owner",
+            help="User the key belongs to: it carries at most their role's scopes and stops when they are disabled.",
+        ),
     ] = None,
 ) -> None:
     """Create a key and print it once, alone on the last line of stdout."""
@@ -59,9 +70,13 @@ def create(
     expires_at = parse_future(expires, field="expires") if expires else None
     with opened_store(settings) as store:
         info, token = ApiKeys.from_settings(settings, store).create_key(
-            name=name, scopes=scopes, expires_at=expires_at
+            name=name, scopes=scopes, expires_at=expires_at, owner=owner
         )
-        _audit(store, "keys.create", {"key_id": info.id, "scopes": sorted(info.scopes)})
+        audit_event(
+            store,
+            "keys.create",
+            {"key_id": info.id, "scopes": sorted(info.scopes), "owner": info.user},
+        )
     _print_new(info, token, "created")
 
 
@@ -79,11 +94,11 @@ def list_cmd(
     if as_json:
         typer.echo(json.dumps([k.to_dict() for k in keys], indent=2))
         return
-    table = Table("id", "name", "scopes", "status", "created", "expires", "last used")
+    table = Table("id", "name", "owner", "scopes", "status", "created", "expires", "last used")
     for k in keys:
         d = k.to_dict()
         table.add_row(
-            d["id"], d["name"], ",".join(d["scopes"]), d["status"],
+            d["id"], d["name"], d["owner"] or "-", ",".join(d["scopes"]), d["status"],
             (d["created_at"] or "")[:19], (d["expires_at"] or "never")[:19], (d["last_used_at"] or "-")[:19],
         )  # fmt: skip
     console.print(table)
@@ -95,7 +110,7 @@ def revoke(key_id: Annotated[str, typer.Argument(help="Id of the key to revoke."
     settings = load_settings()
     with opened_store(settings) as store:
         info = ApiKeys.from_settings(settings, store).revoke_key(key_id)
-        _audit(store, "keys.revoke", {"key_id": info.id})
+        audit_event(store, "keys.revoke", {"key_id": info.id})
     typer.echo(
         f"revoked API key {info.id} ({info.name}); running servers refuse it within {settings.api_key_cache_s:g} s"
     )
@@ -118,6 +133,6 @@ def rotate(
         info, token = ApiKeys.from_settings(settings, store).rotate_key(
             key_id, expires_at=expires_at
         )
-        _audit(store, "keys.rotate", {"key_id": key_id, "replaced_by": info.id})
+        audit_event(store, "keys.rotate", {"key_id": key_id, "replaced_by": info.id})
     typer.echo(f"revoked API key {key_id}")
     _print_new(info, token, "created")

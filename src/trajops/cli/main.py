@@ -14,6 +14,7 @@ from trajops.cli import drift as drift_cmd
 from trajops.cli import experiments as experiments_cmd
 from trajops.cli import keys as keys_cmd
 from trajops.cli import privacy as privacy_cmd
+from trajops.cli import users as users_cmd
 from trajops.cli._common import fail
 from trajops.errors import TrajopsError
 
@@ -27,6 +28,9 @@ app = typer.Typer(
 app.add_typer(data.app, name="data", help="Simulate, validate and describe trajectory data.")
 app.add_typer(models_cmd.app, name="models", help="The model registry: list, promote, roll back.")
 app.add_typer(keys_cmd.app, name="keys", help="Create, list, revoke and rotate API keys.")
+app.add_typer(
+    users_cmd.app, name="users", help="People: create, list, disable, reset passwords, set roles."
+)
 app.add_typer(audit_cmd.app, name="audit", help="Verify and export the hash-chained audit trail.")
 app.add_typer(
     privacy_cmd.app, name="privacy", help="Retention purge, erasure and export of a subject's data."

@@ -145,6 +145,8 @@ def lineage(events: list[AliasEvent], alias: str) -> list[int]:
         if event.alias != alias:
             continue
         if event.action == "promote" and event.to_version is not None:
+            if not stack and event.from_version is not None:  # held before history began
+                stack.append(event.from_version)
             stack.append(event.to_version)
         elif event.action == "rollback":
             while stack and stack[-1] != event.to_version:

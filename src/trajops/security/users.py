@@ -128,7 +128,7 @@ class Users:
     def __init__(self, store: Store, *, hasher: PasswordHasher | None = None) -> None:
         self.store = store
         self.hasher = hasher or PasswordHasher()
-        self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+        self._dummy: str | None = None  # hashed on first use: verified for unknown names
 
     # --- management -------------------------------------------------------------------
     def create(self, *, name: str, role: str | Role, password: str) -> UserInfo:
@@ -222,7 +222,10 @@ class Users:
         """
         with self.store.session() as session:
             row = _by_name(session, name.strip().lower())
-            stored = row.password_hash if row is not None and row.password_hash else self._dummy
+            if row is not None and row.password_hash:
+                stored = row.password_hash
+            else:
+                self._dummy = stored = self._dummy or self.hasher.hash(secrets.token_urlsafe(16))
             ok: bool
             try:
                 ok = self.hasher.verify(stored, password)

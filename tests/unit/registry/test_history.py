@@ -35,6 +35,12 @@ def test_promotions_stack_and_rollbacks_walk_back() -> None:
     assert previous_version(events, "champion", 1) is None
 
 
+def test_the_version_held_before_history_began_is_the_first_rollback_target() -> None:
+    events = [_event("promote", 2, 1)]  # v1 was champion before trajops recorded anything
+    assert lineage(events, "champion") == [1, 2]
+    assert previous_version(events, "champion", 2) == 1
+
+
 def test_repromoted_version_and_other_aliases_are_handled() -> None:
     events = [
         _event("promote", 1),
