@@ -59,6 +59,10 @@ class SecuritySettings(BaseSettings):
     )
 
     # --- users and single sign-on -------------------------------------------------------
+    dashboard_login: bool = Field(
+        default=True,
+        description="The dashboard asks people to sign in (`trajops users`, or single sign-on) and each acts with their own role. Off: everyone acts with `dashboard_api_key` (one operator, on loopback).",
+    )
     session_ttl_s: float = Field(
         default=8 * 3600.0,
         gt=0,
@@ -77,6 +81,10 @@ class SecuritySettings(BaseSettings):
     oidc_redirect_url: str | None = Field(
         default=None,
         description="The service's callback as browsers reach it (`https://host/v1/auth/oidc/callback`), registered at the provider. Empty: derived from each request.",
+    )
+    oidc_start_url: str | None = Field(
+        default=None,
+        description="The service's `/v1/auth/oidc/login` as browsers reach it (the dashboard's sign-on button). Empty: under `dashboard_api_url`.",
     )
     oidc_post_login_url: str | None = Field(
         default=None,

@@ -8,6 +8,7 @@ message says what to fix. No Streamlit here.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ class DashboardConfig:
     model_name: str
     refresh_s: float
     timeout_s: float
+    login: bool = True
+    sso_url: str | None = None  # the service's single sign-on start, as browsers reach it
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DashboardConfig:
@@ -51,11 +54,21 @@ class DashboardConfig:
             model_name=settings.model_name,
             refresh_s=settings.dashboard_refresh_s,
             timeout_s=settings.dashboard_timeout_s,
+            login=settings.dashboard_login,
+            sso_url=(
+                settings.oidc_start_url
+                or f"{settings.dashboard_api_url.rstrip('/')}/v1/auth/oidc/login"
+            )
+            if settings.oidc_enabled
+            else None,
         )
 
 
 class DashboardContext:
     """The service client, and the store and registry opened on first use.
+
+    One context per process (with the configured key); :meth:`as_user` gives each signed-in
+    person a context that acts through the API with their session and shares the rest.
 
     Args:
         config: where everything is.
@@ -66,9 +79,31 @@ class DashboardContext:
         self.client = ServiceClient(
             config.api_url, api_key=config.api_key, timeout_s=config.timeout_s
         )
+        self.user: str | None = None
+        self.scopes: frozenset[str] | None = None  # None: sign-in off, the API decides
+        self._root = self
         self._store: Store | None = None
         self._registry: Registry | None = None
         self._lock = threading.Lock()  # one context serves every browser session's thread
+
+    def as_user(
+        self, client: ServiceClient, *, user: str, scopes: frozenset[str]
+    ) -> DashboardContext:
+        """This context acting as a signed-in person (their client, user and scopes)."""
+        other = copy.copy(self._root)
+        other.client, other.user, other.scopes = client, user, scopes
+        return other
+
+    def can(self, scope: str) -> bool:
+        """Whether the person may act with ``scope`` (``admin`` grants all, ``operate``
+        grants ``read``); with sign-in off, the API decides at each call."""
+        if self.scopes is None:
+            return True
+        return (
+            scope in self.scopes
+            or "admin" in self.scopes
+            or (scope == "read" and "operate" in self.scopes)
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DashboardContext:
@@ -79,11 +114,12 @@ class DashboardContext:
 
         The dashboard never migrates: it reads what the service created.
         """
+        root = self._root
         try:
-            with self._lock:
-                if self._store is None:
-                    self._store = Store(self.config.database_url, run_migrations=False)
-                store = self._store
+            with root._lock:
+                if root._store is None:
+                    root._store = Store(self.config.database_url, run_migrations=False)
+                store = root._store
             return read(store)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable(
@@ -94,18 +130,19 @@ class DashboardContext:
 
     def registry(self) -> Registry:
         """The registry adapter (its calls raise ``TrackingUnavailable`` while it is down)."""
-        with self._lock:
-            if self._registry is None:
+        root = self._root
+        with root._lock:
+            if root._registry is None:
                 from mlflow import MlflowClient
 
                 from trajops.registry.adapter import Registry
 
                 # Not Registry.from_settings: that sets MLflow's process-wide URIs.
                 client = MlflowClient(self.config.tracking_uri, self.config.registry_uri)
-                self._registry = Registry(
+                root._registry = Registry(
                     client, self.config.model_name, uri=self.config.registry_uri
                 )
-            return self._registry
+            return root._registry
 
     def close(self) -> None:
         self.client.close()
