@@ -12,6 +12,7 @@ from functools import partial
 
 import streamlit as st
 
+from trajops.dashboard import login
 from trajops.dashboard.context import DashboardConfig, DashboardContext
 from trajops.dashboard.views import (
     accuracy,
@@ -20,6 +21,7 @@ from trajops.dashboard.views import (
     experiments,
     models,
     overview,
+    people,
     traffic,
     trajectories,
 )
@@ -34,7 +36,9 @@ PAGES: dict[str, tuple[str, Callable[[DashboardContext], None]]] = {
     "drift": ("Drift", drift.render),
     "alerts": ("Alerts", alerts.render),
     "trajectories": ("Trajectories", trajectories.render),
+    "people": ("People and keys", people.render),
 }  # URL path -> (title, render function); a comment: Streamlit "magic" would show a string
+ADMIN_PAGES = frozenset({"people"})
 
 
 @st.cache_resource(show_spinner=False)
@@ -49,7 +53,10 @@ def context() -> DashboardContext:
 
 def run_page(name: str) -> None:
     """Render one page by URL path (what each navigation entry calls; tests call it directly)."""
-    ctx = context()
+    ctx = login.current(context())
+    if ctx is None:  # signed out meanwhile (expired, or in another tab)
+        st.rerun()
+        return
     render = PAGES[name][1]
     refresh = ctx.config.refresh_s
     if refresh > 0:
@@ -62,13 +69,19 @@ def run_page(name: str) -> None:
 def main() -> None:
     """Page config, navigation and the selected page."""
     st.set_page_config(page_title="trajops operations", layout="wide")
+    ctx = login.current(context())
+    if ctx is None:
+        login.render(context())
+        return
     pages = [
         st.Page(partial(run_page, name), title=title, url_path=name, default=name == "overview")
         for name, (title, _) in PAGES.items()
+        if name not in ADMIN_PAGES or ctx.can("admin")
     ]
     page = st.navigation(pages)
     with st.sidebar:
         st.caption("trajops operations dashboard")
+        login.sidebar(ctx)
         if st.button("Refresh now", key="refresh"):
             st.rerun()
     page.run()
