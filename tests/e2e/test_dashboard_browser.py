@@ -1,7 +1,8 @@
-"""The dashboard as an operator sees it: ``trajops serve`` and ``trajops dashboard`` as real
-processes on loopback, traffic with ground truth through an A/B experiment, then the page in
-headless Chromium until the service's own numbers appear. Screenshots go to
-``build/test-artifacts/``."""
+"""The dashboard as people see it: ``trajops serve`` and ``trajops dashboard`` as real
+processes on loopback, traffic with ground truth through an A/B experiment, then headless
+Chromium signing in (an operator, a viewer), every page until the service's own numbers
+appear, a promotion from the Models page that the registry then shows, and a viewer's
+disabled controls. Screenshots of every page go to ``build/test-artifacts/``."""
 
 from __future__ import annotations
 
@@ -20,13 +21,26 @@ from tests._support.mlflow_uris import restored_mlflow_uris
 from tests._support.nginx import stop, wait_http
 from tests._support.services import free_port
 from tests.unit.dashboard._scenario import OFFLINE, Traffic, dashboard_registry, send_traffic
+from trajops.security.users import Users
 from trajops.settings import Settings
+from trajops.store import Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 __all__ = ["browser"]  # the fixture, used by name
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
 TRAJOPS = str(Path(sys.executable).with_name("trajops"))
+PASSWORD = "correct horse battery"
+PAGES = (
+    ("Overview", "trajops operations"),
+    ("Models", "Alias history"),
+    ("Traffic", "Traffic"),
+    ("Online accuracy", "Online accuracy"),
+    ("A/B experiments", "Arms"),
+    ("Drift", "Drift"),
+    ("Alerts", "Alerts"),
+    ("Trajectories", "Trajectories"),
+)  # sidebar link -> a text its page shows
 
 
 def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -36,8 +50,9 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Traffic]]:
-    """A served model with traffic, and the dashboard on it; yields the dashboard URL."""
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Traffic, str]]:
+    """A served model with traffic, and the dashboard on it (sign-in on); yields the
+    dashboard URL, the traffic and the tracking URI."""
     root = tmp_path_factory.mktemp("dashboard-e2e")
     with restored_mlflow_uris():
         reg, windows = dashboard_registry(root / "registry")
@@ -57,7 +72,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Traff
         "TRAJOPS_ALERT_INTERVAL_S": "0.5",
         "TRAJOPS_ALERT_MIN_FEEDBACK": "1",
     }
-    _, token = issue_key(Settings(home=home, tracking_uri=reg.uri), scopes="admin")
+    settings = Settings(home=home, tracking_uri=reg.uri)
+    _, token = issue_key(settings, scopes="admin")
+    store = Store(settings.resolved_database_url)
+    for name, role in (("olga", "operator"), ("vic", "viewer")):
+        Users(store).create(name=name, role=role, password=PASSWORD)
+    store.dispose()
     api_port, ui_port = free_port(), free_port()
     api = f"http://127.0.0.1:{api_port}"
     server = _start(["serve", "--port", str(api_port)], env)
@@ -66,13 +86,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Traff
         wait_http(f"{api}/readyz", server)
         with httpx.Client(base_url=api, timeout=60, headers={"X-API-Key": token}) as http:
             traffic = send_traffic(http, windows, n_requests=20)
-        dashboard = _start(
-            ["dashboard", "--port", str(ui_port), "--api-url", api, "--refresh", "5"],
-            {**env, "TRAJOPS_DASHBOARD_API_KEY": token},
+        dashboard = _start(  # no key: every person acts with their own session
+            ["dashboard", "--port", str(ui_port), "--api-url", api, "--refresh", "0"], env
         )
         ui = f"http://127.0.0.1:{ui_port}"
         wait_http(f"{ui}/_stcore/health", dashboard)
-        yield ui, traffic
+        yield ui, traffic, reg.uri
     finally:
         if dashboard is not None:
             stop(dashboard)
@@ -104,11 +123,52 @@ def _screenshot(driver: object, name: str) -> Path:
     return path
 
 
-def test_dashboard_shows_the_services_numbers(stack: tuple[str, Traffic], browser: object) -> None:
-    url, traffic = stack
+def _sign_in(driver: object, url: str, name: str) -> None:
+    """The sign-in form, as a person fills it."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)  # type: ignore[attr-defined]
+    _wait_for_texts(driver, ["Sign in", "User name"])
+    find = driver.find_element  # type: ignore[attr-defined]
+    find(By.CSS_SELECTOR, 'input[aria-label="User name"]').send_keys(name)
+    find(By.CSS_SELECTOR, 'input[aria-label="Password"]').send_keys(PASSWORD)
+    _click(driver, "Sign in")
+    _wait_for_texts(driver, [f"Signed in as {name}"])
+
+
+def _click(driver: object, label: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    xpath = f'//button[normalize-space(.)="{label}"]'
+    driver.find_element(By.XPATH, xpath).click()  # type: ignore[attr-defined]
+
+
+def _button(driver: object, label: str) -> object:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.XPATH, f'//button[normalize-space(.)="{label}"]')  # type: ignore[attr-defined]
+
+
+def _open(driver: object, link: str, shows: str) -> str:
+    """Follow a sidebar link (the session stays: no page load) and wait for its page."""
+    from selenium.webdriver.common.by import By
+
+    nav = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]')  # type: ignore[attr-defined]
+    nav.find_element(By.XPATH, f'.//a[.//span[normalize-space(.)="{link}"]]').click()
+    return _wait_for_texts(driver, [shows])
+
+
+def test_sign_in_then_every_page_shows_the_services_numbers(
+    stack: tuple[str, Traffic, str], browser: object
+) -> None:
+    url, traffic, _ = stack
+    browser.get(url)  # type: ignore[attr-defined]
+    body = _wait_for_texts(browser, ["Sign in", "User name", "Password"])
+    assert "champion" not in body  # nothing shows before signing in
+    _screenshot(browser, "dashboard-sign-in.png")
+    _sign_in(browser, url, "olga")
     expected = traffic.ade_by_version_variant()
     online = [f"{ade:.3f} m" for ade in expected.values()]
-    browser.get(url)  # type: ignore[attr-defined]
     body = _wait_for_texts(
         browser,
         [
@@ -124,12 +184,15 @@ def test_dashboard_shows_the_services_numbers(stack: tuple[str, Traffic], browse
     assert "unreachable" not in body and "refused" not in body
     path = _screenshot(browser, "dashboard.png")
     assert path.stat().st_size > 10_000
+    for link, shows in PAGES[1:]:
+        body = _open(browser, link, shows)
+        assert "refused" not in body, link
+        _screenshot(browser, f"dashboard-{link.lower().replace(' ', '-').replace('/', '')}.png")
 
     # The trajectory viewer draws recent requests in the browser too.
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(f"{url}/trajectories")  # type: ignore[attr-defined]
     _wait_for_texts(browser, ["Trajectories", "0.500 m"])
 
     def drawn(d: object) -> bool:
@@ -138,3 +201,35 @@ def test_dashboard_shows_the_services_numbers(stack: tuple[str, Traffic], browse
 
     WebDriverWait(browser, 60, poll_frequency=0.5).until(drawn)
     _screenshot(browser, "dashboard-trajectories.png")
+
+
+def test_an_operator_promotes_from_the_models_page(
+    stack: tuple[str, Traffic, str], browser: object
+) -> None:
+    from mlflow import MlflowClient
+
+    from tests._support.registry import MODEL
+
+    url, _, tracking_uri = stack
+    _sign_in(browser, url, "olga")
+    _open(browser, "Models", "Alias history")
+    _click(browser, "Promote")  # the newest version, to champion
+    _wait_for_texts(browser, ["promotion of v2 to champion: done"])
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    _screenshot(browser, "dashboard-promoted.png")
+    _click(browser, "Roll back")
+    _wait_for_texts(browser, ["rollback of champion: done"])
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+
+
+def test_a_viewer_is_refused_actions(stack: tuple[str, Traffic, str], browser: object) -> None:
+    url, _, _ = stack
+    _sign_in(browser, url, "vic")
+    body = _open(browser, "Models", "Alias history")
+    assert "Read-only: vic has no operator role" in body
+    assert not _button(browser, "Promote").is_enabled()  # type: ignore[attr-defined]
+    assert not _button(browser, "Roll back").is_enabled()  # type: ignore[attr-defined]
+    _screenshot(browser, "dashboard-viewer-models.png")
+    _click(browser, "Sign out")
+    _wait_for_texts(browser, ["Sign in", "User name"])

@@ -101,12 +101,18 @@ def render(ctx: DashboardContext) -> None:
     )
 
 
+def role_of(scopes: frozenset[str]) -> str:
+    """The role a session's scopes stand for."""
+    if "admin" in scopes:
+        return "admin"
+    return "operator" if "operate" in scopes else "viewer"
+
+
 def sidebar(ctx: DashboardContext) -> None:
     """Who is signed in, with what role, and the sign-out button."""
     if ctx.user is None:
         return
-    scopes = ", ".join(sorted(ctx.scopes or ()))
-    st.caption(f"Signed in as **{ctx.user}** ({scopes})")
+    st.caption(f"Signed in as **{ctx.user}** ({role_of(ctx.scopes or frozenset())})")
     if st.button("Sign out", key="logout"):
         with contextlib.suppress(TrajopsError):  # dropped here either way; it expires anyway
             ctx.client.logout()

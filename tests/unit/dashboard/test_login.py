@@ -101,7 +101,7 @@ def test_nobody_sees_a_page_before_signing_in(site: Site) -> None:
     at.text_input(key="login_password").set_value(PASSWORD)
     at.button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert "Signed in as **vera** (read)" in texts(at)
+    assert "Signed in as **vera** (viewer)" in texts(at)
 
 
 def test_a_viewer_sees_actions_disabled(site: Site) -> None:
@@ -121,6 +121,8 @@ def test_an_operator_promotes_and_the_registry_shows_it(site: Site) -> None:
     next(b for b in at.button if b.label == "Promote").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert "promotion of v2 to champion: done" in texts(at)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["champion"] == "v2"  # the page re-read the registry after acting
     registry = Registry(site.registry.client, MODEL)
     assert registry.aliases()["champion"] == 2
     from trajops.registry.history import read_history

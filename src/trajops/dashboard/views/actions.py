@@ -23,15 +23,34 @@ def _read_only_note(ctx: DashboardContext) -> bool:
     return True
 
 
-def act(what: str, action: Any) -> Any | None:
-    """Run one API call; show its success or the service's reason for refusing it."""
+FLASH = "trajops_flash"
+"""Key of the last action's outcome, shown once after the page re-reads its data."""
+
+
+def act(what: str, action: Any, *, shown_once: str | None = None) -> None:
+    """Run one API call, then re-run the page so it shows the new state, with the outcome
+    (and ``shown_once(result)``'s key, a password or a token) on top; a refusal is shown
+    with the service's reason."""
     try:
         result = action()
     except TrajopsError as exc:
         st.error(f"{what} refused: {exc.message}")
-        return None
-    st.success(f"{what}: done")
-    return result
+        return
+    secret = str(result[shown_once]) if shown_once else None
+    st.session_state[FLASH] = (f"{what}: done", secret)
+    st.rerun()
+
+
+def flash() -> None:
+    """The outcome of the action that led here, once."""
+    done = st.session_state.pop(FLASH, None)
+    if done is None:
+        return
+    message, secret = done
+    st.success(message)
+    if secret is not None:
+        st.code(secret, language=None)
+        st.caption("Store this now: it is not shown again.")
 
 
 def model_actions(ctx: DashboardContext, versions: list[Any]) -> None:
@@ -41,30 +60,27 @@ def model_actions(ctx: DashboardContext, versions: list[Any]) -> None:
     left, right = st.columns(2)
     with left.form("promote"):
         st.markdown("**Promote** (the gate scores the version first)")
-        version = st.selectbox("version", [str(v) for v in versions], key="promote_version")
+        newest_first = sorted((str(v) for v in versions), key=int, reverse=True)
+        version = st.selectbox("version", newest_first, key="promote_version")
         alias = st.selectbox("alias", ALIASES, key="promote_alias")
         reason = st.text_input("reason", key="promote_reason")
         force = st.checkbox("force past failed checks (recorded)", key="promote_force")
         go = st.form_submit_button("Promote", disabled=read_only)
     if go and version:
-        result = act(
+        act(
             f"promotion of v{version} to {alias}",
             lambda: ctx.client.promote(version, alias=alias, reason=reason, force=force),
         )
-        if result is not None:
-            st.write(f"{alias}: v{result['previous']} -> v{result['version']}")
     with right.form("rollback"):
         st.markdown("**Roll back** (to the version the alias held before)")
         alias_back = st.selectbox("alias", ALIASES, key="rollback_alias")
         reason_back = st.text_input("reason", key="rollback_reason")
         back = st.form_submit_button("Roll back", disabled=read_only)
     if back:
-        result = act(
+        act(
             f"rollback of {alias_back}",
             lambda: ctx.client.rollback(alias=alias_back, reason=reason_back),
         )
-        if result is not None:
-            st.write(f"{alias_back}: v{result['previous']} -> v{result['version']}")
 
 
 def start_experiment(ctx: DashboardContext) -> None:
@@ -87,8 +103,7 @@ def start_experiment(ctx: DashboardContext) -> None:
                 {"name": "challenger", "model": challenger, "weight": share},
             ],
         }
-        if act("start of the experiment", lambda: ctx.client.start_experiment(spec)):
-            st.rerun()
+        act("start of the experiment", lambda: ctx.client.start_experiment(spec))
 
 
 def end_experiment(ctx: DashboardContext, status: dict[str, Any]) -> None:
@@ -99,16 +114,12 @@ def end_experiment(ctx: DashboardContext, status: dict[str, Any]) -> None:
     reason = st.text_input("reason", key=f"end_reason_{status['id']}")
     left, right = st.columns(2)
     if left.button("Stop experiment", disabled=read_only, key=f"stop_{status['id']}"):
-        done = act(
-            "stop",
+        act(
+            "stop of the experiment",
             lambda: ctx.client.end_experiment(status["id"], how="stop", reason=reason),
         )
-        if done:
-            st.rerun()
     if right.button("Roll back experiment", disabled=read_only, key=f"rb_{status['id']}"):
-        done = act(
-            "rollback",
+        act(
+            "rollback of the experiment",
             lambda: ctx.client.end_experiment(status["id"], how="rollback", reason=reason),
         )
-        if done:
-            st.rerun()

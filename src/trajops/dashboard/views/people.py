@@ -7,7 +7,7 @@ import streamlit as st
 
 from trajops.dashboard.context import DashboardContext
 from trajops.dashboard.views._common import load, when
-from trajops.dashboard.views.actions import act
+from trajops.dashboard.views.actions import act, flash
 
 ROLES = ("viewer", "operator", "admin")
 SCOPES = ("predict", "pin", "feedback", "read", "operate", "admin")
@@ -18,6 +18,7 @@ def render(ctx: DashboardContext) -> None:
     if not ctx.can("admin"):
         st.info("Only admins manage people and keys.")
         return
+    flash()
     _users(ctx)
     _keys(ctx)
 
@@ -45,10 +46,11 @@ def _users(ctx: DashboardContext) -> None:
         role = st.selectbox("role", ROLES, key="new_user_role")
         create = st.form_submit_button("Create user")
     if create:
-        made = act(f"user {name}", lambda: ctx.client.create_user(name.strip(), role))
-        if made is not None:
-            st.code(made["password"], language=None)
-            st.caption("Give this password to the person now: it is not shown again.")
+        act(
+            f"user {name} (password below)",
+            lambda: ctx.client.create_user(name.strip(), role),
+            shown_once="password",
+        )
     active = [u["name"] for u in users if u["status"] == "active" and u["name"] != ctx.user]
     with right.form("disable_user"):
         st.markdown("**Disable a user** (their sessions end, their keys stop)")
@@ -83,12 +85,11 @@ def _keys(ctx: DashboardContext) -> None:
         owner = st.text_input("owner (a user name, optional)", key="new_key_owner")
         create = st.form_submit_button("Create key")
     if create:
-        made = act(
-            f"key {name}", lambda: ctx.client.create_key(name.strip(), list(scopes), owner.strip())
+        act(
+            f"key {name} (token below)",
+            lambda: ctx.client.create_key(name.strip(), list(scopes), owner.strip()),
+            shown_once="token",
         )
-        if made is not None:
-            st.code(made["token"], language=None)
-            st.caption("Store this key now: it is not shown again.")
     active = [k["id"] for k in keys if k["status"] == "active"]
     with right.form("revoke_key"):
         st.markdown("**Revoke a key**")
