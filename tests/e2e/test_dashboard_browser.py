@@ -75,7 +75,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Traff
     settings = Settings(home=home, tracking_uri=reg.uri)
     _, token = issue_key(settings, scopes="admin")
     store = Store(settings.resolved_database_url)
-    for name, role in (("olga", "operator"), ("vic", "viewer")):
+    for name, role in (("olga", "operator"), ("vic", "viewer"), ("ada", "admin")):
         Users(store).create(name=name, role=role, password=PASSWORD)
     store.dispose()
     api_port, ui_port = free_port(), free_port()
@@ -233,3 +233,12 @@ def test_a_viewer_is_refused_actions(stack: tuple[str, Traffic, str], browser: o
     _screenshot(browser, "dashboard-viewer-models.png")
     _click(browser, "Sign out")
     _wait_for_texts(browser, ["Sign in", "User name"])
+
+
+def test_an_admin_manages_people(stack: tuple[str, Traffic, str], browser: object) -> None:
+    url, _, _ = stack
+    _sign_in(browser, url, "ada")
+    body = _open(browser, "People and keys", "API keys")
+    # Tables are drawn on a canvas: check the forms (the users list is in test_login.py).
+    assert all(text in body for text in ("New user", "Disable a user", "New key", "Revoke a key"))
+    _screenshot(browser, "dashboard-people-and-keys.png")
