@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import oidc_provider_mock
 import pytest
 
 from tests._support.api_keys import issue_key
@@ -31,6 +32,11 @@ __all__ = ["browser"]  # the fixture, used by name
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
 TRAJOPS = str(Path(sys.executable).with_name("trajops"))
 PASSWORD = "correct horse battery"
+SSO_PEOPLE = [
+    oidc_provider_mock.User(
+        sub="sso-sofia", claims={"preferred_username": "sofia", "groups": ["ops"]}
+    )
+]
 PAGES = (
     ("Overview", "trajops operations"),
     ("Models", "Alias history"),
@@ -72,13 +78,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Traff
         "TRAJOPS_ALERT_INTERVAL_S": "0.5",
         "TRAJOPS_ALERT_MIN_FEEDBACK": "1",
     }
+    provider = oidc_provider_mock.run_server_in_thread(user_claims=SSO_PEOPLE)
+    idp = provider.__enter__()
+    api_port, ui_port = free_port(), free_port()
+    env.update(  # single sign-on, for the service and the dashboard alike
+        {
+            "TRAJOPS_OIDC_ISSUER": f"http://localhost:{idp.server_port}",
+            "TRAJOPS_OIDC_CLIENT_ID": "trajops-dashboard",
+            "TRAJOPS_OIDC_CLIENT_SECRET": "client-secret",
+            "TRAJOPS_OIDC_ROLE_MAP": "ops=operator",
+            "TRAJOPS_OIDC_POST_LOGIN_URL": f"http://127.0.0.1:{ui_port}/",
+        }
+    )
     settings = Settings(home=home, tracking_uri=reg.uri)
     _, token = issue_key(settings, scopes="admin")
     store = Store(settings.resolved_database_url)
     for name, role in (("olga", "operator"), ("vic", "viewer"), ("ada", "admin")):
         Users(store).create(name=name, role=role, password=PASSWORD)
     store.dispose()
-    api_port, ui_port = free_port(), free_port()
     api = f"http://127.0.0.1:{api_port}"
     server = _start(["serve", "--port", str(api_port)], env)
     dashboard = None
@@ -93,6 +110,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Traff
         wait_http(f"{ui}/_stcore/health", dashboard)
         yield ui, traffic, reg.uri
     finally:
+        provider.__exit__(None, None, None)
         if dashboard is not None:
             stop(dashboard)
         stop(server)
@@ -238,7 +256,28 @@ def test_a_viewer_is_refused_actions(stack: tuple[str, Traffic, str], browser: o
 def test_an_admin_manages_people(stack: tuple[str, Traffic, str], browser: object) -> None:
     url, _, _ = stack
     _sign_in(browser, url, "ada")
-    body = _open(browser, "People and keys", "API keys")
+    _open(browser, "People and keys", "API keys")
     # Tables are drawn on a canvas: check the forms (the users list is in test_login.py).
-    assert all(text in body for text in ("New user", "Disable a user", "New key", "Revoke a key"))
+    _wait_for_texts(browser, ["New user", "Disable a user", "New key", "Revoke a key"])
     _screenshot(browser, "dashboard-people-and-keys.png")
+
+
+def test_single_sign_on_from_the_sign_in_page(
+    stack: tuple[str, Traffic, str], browser: object
+) -> None:
+    """The button goes to the identity provider; its consent page sends the browser back to
+    the service, then to the dashboard with a one-time code: signed in with the mapped role."""
+    from selenium.webdriver.common.by import By
+
+    url, _, _ = stack
+    browser.get(url)  # type: ignore[attr-defined]
+    _wait_for_texts(browser, ["Sign in with single sign-on"])
+    link = '//a[normalize-space(.)="Sign in with single sign-on"]'
+    browser.find_element(By.XPATH, link).click()  # type: ignore[attr-defined]
+    _wait_for_texts(browser, ["sso-sofia"])  # the provider's page
+    _screenshot(browser, "dashboard-sso-provider.png")
+    browser.find_element(By.XPATH, '//button[normalize-space(.)="sso-sofia"]').click()  # type: ignore[attr-defined]
+    body = _wait_for_texts(browser, ["Signed in as sofia (operator)", "champion", "Alerts"])
+    assert "Single sign-on failed" not in body
+    assert "login_code" not in browser.current_url  # type: ignore[attr-defined]
+    _screenshot(browser, "dashboard-sso-signed-in.png")

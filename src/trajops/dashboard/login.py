@@ -10,6 +10,7 @@ URL, redeemed here at once and removed from the address bar.
 from __future__ import annotations
 
 import contextlib
+import html
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,7 +94,13 @@ def render(ctx: DashboardContext) -> None:
                 _keep(ctx, session)
                 st.rerun()
     if ctx.config.sso_url:
-        st.link_button("Sign in with single sign-on", ctx.config.sso_url)
+        # A plain link in this tab (st.link_button opens a new one): the provider sends the
+        # browser back here with the login code.
+        href = html.escape(ctx.config.sso_url, quote=True)
+        st.markdown(
+            f'<a href="{href}" target="_self">Sign in with single sign-on</a>',
+            unsafe_allow_html=True,
+        )
     st.caption(
         "Accounts are created by an admin (`trajops users create NAME --role viewer`). "
         "Viewers read; operators also promote, roll back and run experiments; admins also "
