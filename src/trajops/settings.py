@@ -301,6 +301,12 @@ class Settings(SecuritySettings):
     dashboard_timeout_s: float = Field(
         default=10.0, gt=0, description="Timeout of each call the dashboard makes to the service."
     )
+    dashboard_mlflow_ui_url: str | None = Field(
+        default=None,
+        description="Base URL of the MLflow UI as operators' browsers reach it; the dashboard "
+        "links model versions and runs there. Empty: the tracking URI when it is http(s), "
+        "else no links.",
+    )
 
     @field_validator("home", mode="after")
     @classmethod
@@ -308,6 +314,15 @@ class Settings(SecuritySettings):
         if value.exists() and not value.is_dir():
             raise ValueError(f"TRAJOPS_HOME={value} exists and is not a directory")
         return value
+
+    @field_validator("dashboard_mlflow_ui_url", mode="after")
+    @classmethod
+    def _ui_url_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"TRAJOPS_DASHBOARD_MLFLOW_UI_URL={value!r} is not an http(s) URL")
+        return value.rstrip("/")
 
     # --- derived locations (not settings themselves) ------------------------------------
     @property

@@ -43,7 +43,7 @@ PAGES = (
     ("Traffic", "Traffic"),
     ("Online accuracy", "Online accuracy"),
     ("A/B experiments", "Arms"),
-    ("Drift", "Drift"),
+    ("Drift", "Evidently report"),
     ("Alerts", "Alerts"),
     ("Trajectories", "Trajectories"),
 )  # sidebar link -> a text its page shows

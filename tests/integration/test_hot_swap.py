@@ -1,23 +1,31 @@
 """Moving the champion alias under load: no request fails, the new version serves quickly.
 
-The production path is on: API keys, rate limits, audit and prediction logging.
+The production path is on: API keys, rate limits, audit and prediction logging. With the
+neural forecaster, requests are micro-batched: every answer must be the forecast of the
+version it names (no batch mixes versions, no request is answered by a half-swapped model).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import mlflow
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 
 from tests._support.api_keys import issue_key
 from tests._support.mlflow_uris import mlflow_uris
+from tests._support.windows import synthetic_windows
+from trajops.data.windows import neighbours_from_batch
 from trajops.models import ConstantVelocity
+from trajops.models.neural import NeuralForecaster
 from trajops.models.pyfunc import log_forecaster
 from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.settings import Settings
@@ -36,18 +44,34 @@ class Outcome:
     finished: float
     status: int
     version: str | None
+    obs: list[list[float]]
+    pred: Any = None  # (T_pred, 2) as answered
 
 
-def register_two_versions(root: Path) -> tuple[str, MlflowClient]:
+def cv(seed: int) -> Any:
+    return ConstantVelocity()
+
+
+def neural(seed: int) -> Any:
+    model = NeuralForecaster(epochs=2, hidden=16, modes=2, device="cpu", seed=seed)
+    model.fit(synthetic_windows(200, seed=seed), synthetic_windows(60, seed=seed + 1))
+    return model
+
+
+def register_two_versions(
+    root: Path, make: Callable[[int], Any] = cv
+) -> tuple[str, MlflowClient, dict[str, Any]]:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(uri, registry_uri=uri)
     exp = client.create_experiment("hot-swap", artifact_location=(root / "art").as_uri())
+    models = {}
     with mlflow_uris(uri):
-        for _ in range(2):
+        for v in ("1", "2"):
+            models[v] = make(int(v))
             with mlflow.start_run(experiment_id=exp):
-                log_forecaster(ConstantVelocity(), registered_model_name=MODEL)
+                log_forecaster(models[v], registered_model_name=MODEL)
     client.set_registered_model_alias(MODEL, "champion", "1")
-    return uri, client
+    return uri, client, models
 
 
 async def load(url: str, *, stop_at: float, worker: int, token: str) -> list[Outcome]:
@@ -57,20 +81,20 @@ async def load(url: str, *, stop_at: float, worker: int, token: str) -> list[Out
         i = 0
         while time.monotonic() < stop_at:
             i += 1
-            body = {
-                "agents": [
-                    {"agent_id": "w", "positions": [[0.4 * t + worker, 0.01 * i] for t in range(8)]}
-                ]
-            }
+            positions = [[0.4 * t + worker, 0.01 * i] for t in range(8)]
+            body = {"agents": [{"agent_id": "w", "positions": positions}]}
             t0 = time.monotonic()
             r = await http.post("/v1/predict", json=body)
-            version = r.json()["model"]["version"] if r.status_code == 200 else None
-            out.append(Outcome(t0, time.monotonic(), r.status_code, version))
+            ok = r.status_code == 200
+            version = r.json()["model"]["version"] if ok else None
+            pred = r.json()["predictions"][0]["positions"] if ok else None
+            out.append(Outcome(t0, time.monotonic(), r.status_code, version, positions, pred))
     return out
 
 
-def test_alias_move_under_load(tmp_path: Path) -> None:
-    uri, client = register_two_versions(tmp_path)
+@pytest.mark.parametrize("kind", ["cv", "neural"])
+def test_alias_move_under_load(tmp_path: Path, kind: str) -> None:
+    uri, client, models = register_two_versions(tmp_path, cv if kind == "cv" else neural)
     settings = Settings(
         home=tmp_path / "home",
         tracking_uri=uri,
@@ -107,3 +131,9 @@ def test_alias_move_under_load(tmp_path: Path) -> None:
     assert not late_old, "once the new version serves, the old one never does again"
     assert outcomes[-1].version == "2"
     assert 'trajops_model_swaps_total{alias="champion"} 1.0' in swaps
+    if kind == "neural":  # each answer is the forecast of the version it names
+        for o in outcomes:
+            obs = np.asarray([o.obs])  # (1, T_obs, 2)
+            nbr = neighbours_from_batch(obs.astype(np.float32))
+            own = models[str(o.version)].predict(obs, neighbours=nbr)[0]
+            np.testing.assert_allclose(np.asarray(o.pred), own, atol=2e-3)

@@ -45,6 +45,19 @@ class ModelCardFacts:
     performance: PerformanceCard | None = None
     registered: dict[str, Any] | None = field(default=None)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view (``trajops cards model --json``)."""
+        return {
+            "model": self.model,
+            "description": MODEL_DESCRIPTIONS.get(self.model),
+            "run_id": self.run_id,
+            "registered": self.registered,
+            "params": self.params,
+            "metrics": self.metrics,
+            "evaluation": self.evaluation,
+            "performance": None if self.performance is None else self.performance.to_dict(),
+        }
+
 
 def _header(facts: ModelCardFacts) -> list[str]:
     reg = facts.registered

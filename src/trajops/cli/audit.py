@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from trajops.cli._common import err_console, load_settings, opened_store
+from trajops.cli._common import JsonOpt, emit_json, err_console, load_settings, opened_store
 from trajops.errors import ValidationError
 from trajops.security._time import parse_past
 from trajops.security.audit import export_audit, verify_and_checkpoint
@@ -39,14 +40,22 @@ def verify(
             help="ID:HASH of a row recorded earlier (e.g. a previous head); detects truncation.",
         ),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Check every row's hash and link, and the signed checkpoints of the chain's head kept
-    outside the store; exit 0 when intact (and checkpoint the head), 1 naming the first bad
-    row."""
+    """Check the audit chain; exit 1 names the first bad row.
+
+    Checks every row's hash and link, and the signed checkpoints of the chain's head kept
+    outside the store; an intact chain's head is checkpointed.
+    """
     expected = _parse_expect(expect) if expect else None
     settings = load_settings()
     with opened_store(settings) as store:
         result = verify_and_checkpoint(store, AnchorLog.from_settings(settings), expect=expected)
+    if as_json:
+        emit_json(asdict(result))
+        if not result.ok:
+            raise typer.Exit(EXIT_TAMPERED)
+        return
     if not result.ok:
         err_console.print(
             f"[red]audit chain TAMPERED[/red] at row {result.first_bad_id}: {result.reason} "

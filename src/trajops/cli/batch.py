@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trajops.cli._common import console, load_settings
+from trajops.cli._common import JsonOpt, console, emit_json, load_settings
 from trajops.cli.train import quiet_mlflow
 
 if TYPE_CHECKING:  # Dask and MLflow load lazily: `trajops --help` stays fast
@@ -64,12 +63,13 @@ def predict(
     num_samples: Annotated[int, typer.Option(help="Forecasts per window.", min=1)] = 1,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     stride: Annotated[int, typer.Option(help="Steps between two windows of one agent.", min=1)] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Forecast every observation window of the input with a registered model, into Parquet.
+    """Forecast every window of the input with a registered model.
 
-    Bad rows are excluded and listed with their reason in OUTPUT/bad_rows.csv; the job fails
-    (exit 2, nothing written) only when a file cannot be read at all.
+    The forecasts are written as Parquet into the job folder. Bad rows are excluded and
+    listed with their reason in OUTPUT/bad_rows.csv; the job fails (exit 2, nothing written)
+    only when a file cannot be read at all.
     """
     from trajops.batch import BatchRequest, PredictConfig, run_batch
 
@@ -97,7 +97,7 @@ def predict(
         result = run_batch(settings, request, progress=_BarProgress(bar))
     manifest = result.manifest
     if as_json:
-        console.print_json(json.dumps({k: v for k, v in manifest.items() if k != "files"}))
+        emit_json({k: v for k, v in manifest.items() if k != "files"})
         return
     totals = manifest["totals"]
     table = Table(title=f"batch job {result.output}")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from trajops.cli._common import load_settings
+from trajops.cli._common import JsonOpt, json_text, load_settings
 from trajops.errors import ValidationError
 
 if TYPE_CHECKING:  # MLflow loads lazily: `trajops --help` stays fast
@@ -43,9 +42,17 @@ def _emit(text: str, output: Path | None) -> None:
 
 
 @app.command("model")
-def model(ref: RefArg, output: OutputOpt = None) -> None:
-    """The model card: intended use, data and lineage, metrics per scene and horizon, limits."""
-    _emit(_version_cards().markdown(ref, kind="model"), output)
+def model(ref: RefArg, output: OutputOpt = None, as_json: JsonOpt = False) -> None:
+    """The model card of a version, as markdown or JSON.
+
+    Intended use, data and lineage, metrics per scene and horizon, performance by group,
+    limitations.
+    """
+    cards = _version_cards()
+    if as_json:
+        _emit(json_text(cards.facts(ref).to_dict()), output)
+    else:
+        _emit(cards.markdown(ref, kind="model"), output)
 
 
 def _config(
@@ -90,9 +97,7 @@ def performance(
             help="Per-window errors (.parquet/.csv, the run artifact performance/windows.parquet).",
         ),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON instead of markdown.")
-    ] = False,
+    as_json: JsonOpt = False,
     output: OutputOpt = None,
     groupings: Annotated[
         str | None,
@@ -116,7 +121,10 @@ def performance(
     bootstrap: Annotated[int | None, typer.Option(help="Bootstrap resamples (1000).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the bootstrap (0).")] = None,
 ) -> None:
-    """Error by group with disparity ratios, CIs and underserved / under-sampled flags.
+    """Error by group: disparity, CIs, underserved groups.
+
+    Disparity ratios and confidence intervals per group, flags for underserved and
+    under-sampled groups.
 
     With a version and no group option the card logged at training is shown; any group option
     recomputes it from the run's per-window errors.
@@ -148,6 +156,6 @@ def performance(
     else:
         card = _version_cards().performance(str(ref), config)
     if as_json:
-        _emit(json.dumps(card.to_dict(), indent=2, allow_nan=False), output)
+        _emit(json_text(card.to_dict()), output)
     else:
         _emit(render_performance_card(card), output)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +9,8 @@ import typer
 from pydantic import SecretStr
 from rich.table import Table
 
-from trajops.cli._common import console, err_console, load_settings
+from trajops.cli._common import JsonOpt, console, emit_json, err_console, load_settings
+from trajops.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Configuration reference and effective settings.")
 
@@ -29,8 +29,9 @@ def docs(
         bool,
         typer.Option("--check", help="Write nothing; exit 1 when the file is missing or stale."),
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Generate the configuration reference from the Settings field descriptions."""
+    """Generate the configuration reference from the Settings fields."""
     from trajops.cards.configuration import render_configuration  # keeps `--help` fast
 
     text = render_configuration()
@@ -38,16 +39,27 @@ def docs(
         current = output.read_text() if output.is_file() else None
         if current != text:
             state = "missing" if current is None else "stale"
-            err_console.print(
-                f"[red]error:[/red] {output} is {state}; run `trajops config docs --output {output}`",
-                highlight=False,
-            )
+            if as_json:  # the check's answer, exit 1 as without --json
+                emit_json({"path": str(output), "state": state})
+            else:
+                err_console.print(
+                    f"[red]error:[/red] {output} is {state}; "
+                    f"run `trajops config docs --output {output}`",
+                    highlight=False,
+                )
             raise typer.Exit(EXIT_STALE)
-        typer.echo(f"{output} is up to date")
+        _done(output, "up_to_date", f"{output} is up to date", as_json=as_json)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
-    typer.echo(f"wrote {output}")
+    _done(output, "written", f"wrote {output}", as_json=as_json)
+
+
+def _done(output: Path, state: str, line: str, *, as_json: bool) -> None:
+    if as_json:
+        emit_json({"path": str(output), "state": state})
+    else:
+        typer.echo(line)
 
 
 def _shown(value: Any) -> Any:
@@ -58,11 +70,23 @@ def _shown(value: Any) -> Any:
     return value
 
 
+def resolved(settings: Settings) -> dict[str, str]:
+    """Where the settings point once defaults are applied: the MLflow tracking and registry
+    URIs (the embedded SQLite store when unset) and the embedded store's artifact folder."""
+    return {
+        "tracking_uri": settings.resolved_tracking_uri,
+        "registry_uri": settings.resolved_registry_uri,
+        "artifact_root": str(settings.artifact_root),
+    }
+
+
 @app.command("show")
-def show(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
-    """The effective settings of this environment (secrets masked)."""
+def show(as_json: JsonOpt = False) -> None:
+    """The effective settings of this environment (secrets masked).
+
+    Also the resolved MLflow tracking and registry URIs and the artifact folder (with --json:
+    under "resolved").
+    """
     settings = load_settings()
     prefix = str(type(settings).model_config.get("env_prefix", ""))
     values = {
@@ -70,7 +94,7 @@ def show(
         for name in type(settings).model_fields
     }
     if as_json:
-        typer.echo(json.dumps(values, indent=2, default=str))
+        emit_json({**values, "resolved": resolved(settings)})
         return
     table = Table(title="effective settings")
     table.add_column("variable", style="bold")
@@ -78,3 +102,9 @@ def show(
     for key, value in values.items():
         table.add_row(key, "" if value is None else str(value))
     console.print(table)
+    where = Table(title="resolved")
+    where.add_column("what", style="bold")
+    where.add_column("value", overflow="fold")
+    for key, value in resolved(settings).items():
+        where.add_row(key.replace("_", " "), value)
+    console.print(where)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from trajops.cli._common import load_settings
+from trajops.cli._common import load_settings, run_foreground
 from trajops.errors import ValidationError
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -73,8 +71,11 @@ def dashboard(
         ),
     ] = None,
 ) -> None:
-    """Serve the operations dashboard: models, traffic, accuracy, experiments, drift, alerts and
-    recent trajectories, read from the service's API, the store and the registry."""
+    """Serve the operations dashboard (Streamlit).
+
+    Models, traffic, accuracy, experiments, drift, alerts and recent trajectories, read from
+    the service's API, the store and the registry.
+    """
     if port is not None and not 1 <= port <= 65535:
         raise ValidationError(
             f"--port must be between 1 and 65535, got {port}",
@@ -107,16 +108,4 @@ def dashboard(
         f"reading {settings.dashboard_api_url}",
         err=True,
     )
-    process = subprocess.Popen(command, env=dict(os.environ))
-    # A container stop sends SIGTERM to this process: pass it on, then wait for Streamlit.
-    signal.signal(signal.SIGTERM, lambda *_: process.terminate())
-    try:
-        code = process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        try:
-            code = process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = process.wait()
-    raise typer.Exit(0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code)
+    raise typer.Exit(run_foreground(command, env=dict(os.environ)))

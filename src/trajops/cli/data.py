@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ import typer
 from rich.table import Table
 
 from trajops import STEP_S
-from trajops.cli._common import console, load_settings
+from trajops.cli._common import JsonOpt, console, emit_json, load_settings, status_console
 from trajops.data.features import FEATURE_NAMES, kinematic_features
 from trajops.data.fingerprint import fingerprint
 from trajops.data.readers import read_tracks, write_tracks
@@ -53,8 +52,9 @@ def simulate_cmd(
     scene_size: Annotated[
         float | None, typer.Option(help="Side of the square scene, in metres.")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Simulate a crowd with the social-force model and write its tracks."""
+    """Simulate a crowd (social-force model) and write its tracks."""
     if output.suffix.lower() not in _OUTPUT_SUFFIXES:
         raise ValidationError(
             f"--output {output}: unsupported file type {output.suffix!r}; expected .csv or .parquet",
@@ -71,10 +71,15 @@ def simulate_cmd(
         step_s=step_s,
         scene_size=scene_size,
     )
-    with console.status(f"simulating {config.n_scenes} scene(s) of {config.n_agents} agents"):
+    with status_console().status(
+        f"simulating {config.n_scenes} scene(s) of {config.n_agents} agents"
+    ):
         tracks = simulate(config)
     write_tracks(tracks, output)
     fp = fingerprint(tracks)
+    if as_json:
+        emit_json({"path": str(output), "steps": config.n_steps, **fp.to_dict()})
+        return
     console.print(
         f"wrote {output}: {fp.n_rows} rows, {fp.n_agents} agents, {fp.n_scenes} scene(s), "
         f"{config.n_steps} steps of {config.step_s} s (digest {fp.short})",
@@ -88,10 +93,17 @@ def validate_cmd(
     step_s: Annotated[
         float, typer.Option(help="Seconds per step, for files with a timestamp column.")
     ] = STEP_S,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Check a tracks file; exit 2 naming file, line, column and reason when it is malformed."""
+    """Check a tracks file or folder of them.
+
+    A malformed file exits 2, naming the file, line, column and reason.
+    """
     tracks = read_tracks(path, step_s=step_s)
     fp = fingerprint(tracks)
+    if as_json:
+        emit_json({"path": str(path), "ok": True, **fp.to_dict()})
+        return
     console.print(
         f"OK {path}: {fp.n_rows} rows, {fp.n_agents} agents, {fp.n_scenes} scene(s), "
         f"{fp.n_frames} frames",
@@ -100,10 +112,12 @@ def validate_cmd(
 
 
 def feature_summary(features: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Mean, std, min, median, 95th percentile and max of each feature column."""
+    """Mean, std, min, median, 95th percentile and max of each feature column (over the windows
+    that have a value: the neighbour features are missing for an agent with no neighbour)."""
     summary: dict[str, dict[str, float]] = {}
     for name in FEATURE_NAMES:
         values = features[name].to_numpy(dtype=np.float64)
+        values = values[np.isfinite(values)]
         if len(values) == 0:
             continue
         summary[name] = {
@@ -137,13 +151,16 @@ def _stats(path: Path, step_s: float) -> dict[str, Any]:
 @app.command("stats")
 def stats_cmd(
     path: Annotated[Path, typer.Argument(help="A .txt/.csv/.parquet file or a folder of them.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
     step_s: Annotated[float, typer.Option(help="Seconds per step of the data.")] = STEP_S,
 ) -> None:
-    """Counts, fingerprint and kinematic feature summary of a tracks dataset."""
+    """Counts, fingerprint and feature summary of a tracks dataset.
+
+    The kinematic features are summarised over the dataset's observation windows.
+    """
     stats = _stats(path, step_s)
     if as_json:
-        typer.echo(json.dumps(stats, indent=2))
+        emit_json(stats)
         return
     console.print(
         f"[bold]{path}[/bold]\n"

@@ -1,9 +1,9 @@
 """``trajops demo``: the whole job on embedded defaults in about a minute.
 
 Simulate crowds, train the three forecasters (briefly), register them, promote the best to
-``champion`` and the runner-up to ``challenger`` through the gate, print the registry, then
-(unless ``--no-serve``) create an API key, print it with a ready-to-paste ``curl`` example and
-serve the champion.
+``champion`` and the runner-up to ``challenger`` through the gate, print the registry and how
+to browse the runs (``trajops ui``), create an API key and print it with a ready-to-paste
+``curl`` example, then (unless ``--no-serve``) serve the champion.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import typer
 from trajops.cli._common import console, load_settings
 from trajops.cli.models_cmd import versions_table
 from trajops.cli.train import quiet_mlflow, results_table, step_progress
+from trajops.cli.ui import UI_HOST, UI_PORT
 from trajops.errors import PromotionRefused
 from trajops.models import MODEL_NAMES
 from trajops.settings import Settings
@@ -100,7 +101,12 @@ def demo(
     agents: Annotated[int, typer.Option(help="Simulated agents per scene.")] = 16,
     steps: Annotated[int, typer.Option(help="Simulated steps per scene.")] = 150,
 ) -> None:
-    """Simulate, train cv/linear/neural, register, promote champion + challenger, serve."""
+    """Simulate, train, register and promote; then serve.
+
+    The whole job on embedded defaults: simulate crowds, train cv, linear and neural,
+    register them, promote champion and challenger through the gate, create an API key and
+    print it with a curl example, then (unless --no-serve) serve the champion.
+    """
     quiet_mlflow()
     settings = load_settings()
     run_demo(
@@ -111,19 +117,36 @@ def demo(
         agents=agents,
         steps=steps,
     )
-    if not serve:
-        return
-    from trajops.serving.server import run_server
+    print_access(settings, serving=serve)
+    if serve:
+        from trajops.serving.server import run_server
 
+        run_server(settings)
+
+
+def print_access(settings: Settings, *, serving: bool) -> str:
+    """Print how to reach what the demo built: the MLflow UI, the service, and a new API key
+    with a ready-to-paste ``curl`` (the key alone on its line). Returns the key."""
+    console.print(
+        f"browse the runs and the registry in the MLflow UI: `trajops ui` "
+        f"(http://{UI_HOST}:{UI_PORT})",
+        highlight=False,
+    )
     token = create_demo_key(settings)
     base = f"http://{settings.host}:{settings.port}"
+    if serving:
+        console.print(
+            f"serving the champion on {base} (POST /v1/predict, docs at /docs); Ctrl-C stops",
+            highlight=False,
+        )
+    else:
+        console.print(f"serve the champion on {base} with `trajops serve`, then:", highlight=False)
     console.print(
-        f"serving the champion on {base} (POST /v1/predict, docs at /docs); Ctrl-C stops\n"
         "API key for this demo (scopes predict, feedback; shown once, only its hash is stored):"
     )
     typer.echo(token)
     typer.echo(curl_example(base, token))
-    run_server(settings)
+    return token
 
 
 def create_demo_key(settings: Settings) -> str:

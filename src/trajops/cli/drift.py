@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 
 from trajops._duration import parse_duration
-from trajops.cli._common import console, load_settings, opened_store
+from trajops.cli._common import JsonOpt, console, emit_json, load_settings, opened_store
 from trajops.errors import ValidationError
 
 app = typer.Typer(no_args_is_help=True, help="Input drift of served traffic (Evidently).")
@@ -38,9 +37,12 @@ def run(
     model: Annotated[
         str, typer.Option(help="Alias or version whose reference profile is compared against.")
     ] = "champion",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Run one drift check, store its report and raise an alert when drift persists."""
+    """Run one drift check; alert when drift persists.
+
+    The report is stored (HTML under TRAJOPS_HOME, a row in the store, a run in MLflow).
+    """
     from trajops.monitoring.alerts import AlertManager
     from trajops.monitoring.drift_job import run_drift
     from trajops.monitoring.notifiers import notifiers_from_settings
@@ -69,7 +71,7 @@ def run(
             alerts=alerts,
         )
     if as_json:
-        typer.echo(json.dumps(summary, indent=2, sort_keys=True))
+        emit_json(dict(sorted(summary.items())))
         return
     table = Table(title=f"Drift vs v{version.version} reference ({summary['n_current']} inputs)")
     for col in ("feature", "score", "threshold", "drifted"):

@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from trajops.cli._common import console, load_settings
+from trajops.cli._common import JsonOpt, console, emit_json, load_settings, status_console
 from trajops.data.readers import SCENES
 from trajops.errors import ValidationError
 
@@ -73,8 +73,13 @@ def evaluate(
     device: Annotated[
         str | None, typer.Option("--device", help="Neural model device: auto, cpu or cuda.")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Fit each model on every leave-one-scene-out fold and report test ADE/FDE per scene."""
+    """Benchmark the models on ETH/UCY, leaving one scene out.
+
+    Each model is fitted on every leave-one-scene-out fold; test ADE/FDE are reported per
+    scene and on average.
+    """
     from trajops.evaluation.protocol import PROTOCOLS, evaluate_models
     from trajops.models import MODEL_NAMES
 
@@ -107,7 +112,7 @@ def evaluate(
     neural: dict[str, Any] = {"device": device or settings.device, "seed": settings.seed}
     if epochs is not None:
         neural["epochs"] = epochs
-    with Progress(console=console, transient=True) as progress:
+    with Progress(console=status_console(), transient=True) as progress:
         task = progress.add_task("evaluating", total=len(names) * len(folds))
 
         def step(message: str) -> None:
@@ -124,15 +129,18 @@ def evaluate(
             seed=settings.seed,
             on_progress=step,
         )
-    console.print(results_table(result.rows, title=f"ETH/UCY {protocol} (K={samples})"))
+    payload = {
+        "protocol": protocol,
+        "num_samples": samples,
+        "data": str(root),
+        "results": result.rows,
+        "timings": result.timings,
+    }
+    if as_json:
+        emit_json(payload)
+    else:
+        console.print(results_table(result.rows, title=f"ETH/UCY {protocol} (K={samples})"))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "protocol": protocol,
-            "num_samples": samples,
-            "data": str(root),
-            "results": result.rows,
-            "timings": result.timings,
-        }
         output.write_text(json.dumps(payload, indent=2))
-        console.print(f"results written to {output}")
+        status_console().print(f"results written to {output}")

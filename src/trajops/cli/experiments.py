@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -11,17 +10,19 @@ import typer
 from rich.table import Table
 
 from trajops._duration import parse_duration
-from trajops.cli._common import console, load_settings, opened_store
+from trajops.cli._common import JsonOpt, console, emit_json, load_settings, opened_store
+from trajops.cli.models_cmd import with_cli_hint
 from trajops.cli.train import quiet_mlflow
+from trajops.errors import PromotionRefused
 
 if TYPE_CHECKING:  # MLflow and scipy load lazily: `trajops --help` stays fast
     from trajops.experiments.controller import ExperimentController
+    from trajops.experiments.repository import ExperimentRecord
     from trajops.experiments.status import ExperimentStatus
 
 app = typer.Typer(no_args_is_help=True, help="A/B experiments between registered models.")
 
 IdArg = Annotated[str, typer.Argument(help="Experiment id (from `create` or `list`).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @contextmanager
@@ -73,6 +74,7 @@ def create(
     auto_promote: Annotated[
         bool, typer.Option("--auto-promote", help="Promote a significant winner through the gate.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Start an experiment; prints its id alone on the last line."""
     from trajops.experiments.config import ExperimentSpec, Guardrails, parse_arm
@@ -97,6 +99,9 @@ def create(
     )
     with _controller() as controller:
         record = controller.create(spec)
+    if as_json:
+        emit_json(record.to_dict())
+        return
     versions = record.aliases_at_start.get("versions", {})
     for a in spec.arms:
         pinned = f" (v{versions[a.name]})" if a.name in versions else ""
@@ -106,14 +111,16 @@ def create(
 
 @app.command("list")
 def list_cmd(
-    status: Annotated[str | None, typer.Option(help="Only this status (running, ...).")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only experiments in this status (e.g. running).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Experiments, newest first."""
     with _controller(registry=False) as controller:
         records = controller.repo.list(status=status)
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        emit_json([r.to_dict() for r in records])
         return
     if not records:
         console.print("no experiments yet; start one with `trajops experiments create`")
@@ -179,24 +186,38 @@ def _print_status(st: ExperimentStatus) -> None:
 
 @app.command("status")
 def status(experiment_id: IdArg, as_json: JsonOpt = False) -> None:
-    """Arms with counts and metrics, the tests, the verdict and the SRM p-value (read-only)."""
+    """Arms, tests, verdict and SRM p-value of an experiment.
+
+    Read-only: counts and metrics per arm, the sequential tests, the verdict and the
+    sample-ratio-mismatch p-value.
+    """
     with _controller(registry=False) as controller:
         st = controller.status(experiment_id)
     if as_json:
-        typer.echo(json.dumps(st.to_dict(), indent=2, default=str))
+        emit_json(st.to_dict())
     else:
         _print_status(st)
 
 
 @app.command("evaluate")
 def evaluate(experiment_id: IdArg, as_json: JsonOpt = False) -> None:
-    """Compute the status and act on it: roll back, promote (if allowed) or stop."""
+    """Compute the status and act on it (roll back, promote, stop).
+
+    Promotes only an experiment created with --auto-promote.
+    """
     with _controller() as controller:
         st = controller.evaluate(experiment_id)
     if as_json:
-        typer.echo(json.dumps(st.to_dict(), indent=2, default=str))
+        emit_json(st.to_dict())
     else:
         _print_status(st)
+
+
+def _report(record: ExperimentRecord, *, as_json: bool) -> None:
+    if as_json:
+        emit_json(record.to_dict())
+    else:
+        console.print(f"{record.id}: {record.status} ({record.reason})", highlight=False)
 
 
 @app.command("stop")
@@ -205,11 +226,12 @@ def stop(
     reason: Annotated[
         str, typer.Option("--reason", "-r", help="Why; kept with it.")
     ] = "stopped by hand",
+    as_json: JsonOpt = False,
 ) -> None:
-    """Stop routing traffic to the challengers; the registry is left as it is."""
+    """Stop routing traffic to the challengers (registry unchanged)."""
     with _controller(registry=False) as controller:
         record = controller.stop(experiment_id, reason=reason)
-    console.print(f"{record.id}: {record.status} ({record.reason})", highlight=False)
+    _report(record, as_json=as_json)
 
 
 @app.command("promote")
@@ -217,11 +239,15 @@ def promote(
     experiment_id: IdArg,
     arm: Annotated[str | None, typer.Option(help="Challenger arm (default: the first).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Bypass failed gate checks.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Promote a challenger arm's version to champion through the registry's gate."""
+    """Promote a challenger arm's version to champion through the gate."""
     with _controller() as controller:
-        record = controller.promote(experiment_id, arm=arm, force=force)
-    console.print(f"{record.id}: {record.status} ({record.reason})", highlight=False)
+        try:
+            record = controller.promote(experiment_id, arm=arm, force=force)
+        except PromotionRefused as exc:
+            raise with_cli_hint(exc, suggest_eval_data=False) from None
+    _report(record, as_json=as_json)
 
 
 @app.command("rollback")
@@ -230,8 +256,12 @@ def rollback(
     reason: Annotated[
         str, typer.Option("--reason", "-r", help="Why; kept with it.")
     ] = "rolled back by hand",
+    as_json: JsonOpt = False,
 ) -> None:
-    """Stop, send all traffic to the control, alert, and restore aliases that moved."""
+    """Stop, send all traffic to the control, restore moved aliases.
+
+    An alert is raised.
+    """
     with _controller() as controller:
         record = controller.rollback(experiment_id, reason=reason)
-    console.print(f"{record.id}: {record.status} ({record.reason})", highlight=False)
+    _report(record, as_json=as_json)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from trajops.cli._common import console, load_settings, opened_store
+from trajops.cli._common import JsonOpt, console, load_settings, opened_store
 from trajops.security._time import parse_future
 from trajops.security.audit import AuditRecord, append_audit
 from trajops.security.keys import ApiKeys, KeyInfo
@@ -33,7 +33,10 @@ def audit_event(store: Store, event: str, details: dict[str, object]) -> None:
     )
 
 
-def _print_new(info: KeyInfo, token: str, verb: str) -> None:
+def _print_new(info: KeyInfo, token: str, verb: str, *, as_json: bool = False) -> None:
+    if as_json:
+        typer.echo(json.dumps({**info.to_dict(), "token": token}))
+        return
     expires = info.expires_at.isoformat() if info.expires_at else "never"
     typer.echo(
         f"{verb} API key {info.id} ({info.name}); scopes: {','.join(sorted(info.scopes))}; expires: {expires}"
@@ -64,6 +67,7 @@ def create(
             help="User the key belongs to: it carries at most their role's scopes and stops when they are disabled.",
         ),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create a key and print it once, alone on the last line of stdout."""
     settings = load_settings()
@@ -77,17 +81,18 @@ def create(
             "keys.create",
             {"key_id": info.id, "scopes": sorted(info.scopes), "owner": info.user},
         )
-    _print_new(info, token, "created")
+    _print_new(info, token, "created", as_json=as_json)
 
 
 @app.command("list")
 def list_cmd(
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print a JSON array instead of a table.")
-    ] = False,
+    as_json: JsonOpt = False,
     active: Annotated[bool, typer.Option("--active", help="Hide revoked keys.")] = False,
 ) -> None:
-    """List keys: id, name, scopes, status and dates (never the key itself)."""
+    """List keys (never the key itself).
+
+    Id, name, owner, scopes, status and dates.
+    """
     settings = load_settings()
     with opened_store(settings) as store:
         keys = ApiKeys.from_settings(settings, store).list_keys(include_revoked=not active)
@@ -105,12 +110,21 @@ def list_cmd(
 
 
 @app.command("revoke")
-def revoke(key_id: Annotated[str, typer.Argument(help="Id of the key to revoke.")]) -> None:
-    """Revoke a key: refused at once by this process, within the cache time by running servers."""
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="Id of the key to revoke.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke a key.
+
+    Refused at once by this process, within the key cache time by running servers.
+    """
     settings = load_settings()
     with opened_store(settings) as store:
         info = ApiKeys.from_settings(settings, store).revoke_key(key_id)
         audit_event(store, "keys.revoke", {"key_id": info.id})
+    if as_json:
+        typer.echo(json.dumps(info.to_dict()))
+        return
     typer.echo(
         f"revoked API key {info.id} ({info.name}); running servers refuse it within {settings.api_key_cache_s:g} s"
     )
@@ -125,8 +139,12 @@ def rotate(
             "--expires", help="Lifetime of the new key (30d) or ISO date; default: as the old one."
         ),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Replace a key by a new one with the same name and scopes; the old key is revoked."""
+    """Replace a key by a new one; the old key is revoked.
+
+    The new key has the same name, scopes and owner, and is printed once.
+    """
     settings = load_settings()
     expires_at = parse_future(expires, field="expires") if expires else None
     with opened_store(settings) as store:
@@ -134,5 +152,6 @@ def rotate(
             key_id, expires_at=expires_at
         )
         audit_event(store, "keys.rotate", {"key_id": key_id, "replaced_by": info.id})
-    typer.echo(f"revoked API key {key_id}")
-    _print_new(info, token, "created")
+    if not as_json:
+        typer.echo(f"revoked API key {key_id}")
+    _print_new(info, token, "created", as_json=as_json)

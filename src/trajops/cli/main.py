@@ -14,6 +14,7 @@ from trajops.cli import drift as drift_cmd
 from trajops.cli import experiments as experiments_cmd
 from trajops.cli import keys as keys_cmd
 from trajops.cli import privacy as privacy_cmd
+from trajops.cli import ui as ui_cmd
 from trajops.cli import users as users_cmd
 from trajops.cli._common import fail
 from trajops.errors import TrajopsError
@@ -24,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: no `<bool>` labels, no summaries cut mid-line
 )
 app.add_typer(data.app, name="data", help="Simulate, validate and describe trajectory data.")
 app.add_typer(models_cmd.app, name="models", help="The model registry: list, promote, roll back.")
@@ -45,6 +47,7 @@ app.command("train")(train.train)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("dashboard")(dashboard.dashboard)
+app.command("ui")(ui_cmd.ui)
 
 
 def _print_version(value: bool) -> None:

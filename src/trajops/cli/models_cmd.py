@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from trajops.cli._common import console, load_settings
+from trajops.cli._common import JsonOpt, console, emit_json, json_flag, load_settings
 from trajops.cli.train import quiet_mlflow
+from trajops.errors import PromotionRefused
 
 if TYPE_CHECKING:  # MLflow loads lazily: `trajops --help` stays fast
     from trajops.registry.adapter import ModelVersionInfo, Registry
     from trajops.registry.history import AliasEvent
+    from trajops.registry.promotion import PromotionResult
 
 app = typer.Typer(no_args_is_help=True, help="The model registry: list, promote, roll back.")
 
@@ -30,6 +32,32 @@ def _registry() -> Registry:
 
     quiet_mlflow()
     return Registry.from_settings(load_settings())
+
+
+def moved_dict(result: PromotionResult) -> dict[str, Any]:
+    """What a promotion or rollback did, for ``--json``."""
+    return {
+        "alias": result.alias,
+        "version": result.version,
+        "previous": result.previous,
+        "changed": result.changed,
+        "checks": [c.to_dict() for c in result.checks],
+        "candidate_ade": result.candidate_ade,
+        "champion_ade": result.champion_ade,
+    }
+
+
+def with_cli_hint(exc: PromotionRefused, *, suggest_eval_data: bool) -> PromotionRefused:
+    """``exc`` with what to do next in this CLI's terms: ``--force``, and ``--eval-data`` for
+    a failed accuracy check when ``suggest_eval_data`` (the command takes it, unused)."""
+    failed = {d["loc"][-1] for d in exc.details if d.get("loc")}
+    if "loads" in failed:
+        return exc  # nothing helps a version that does not load
+    hints = []
+    if "not_worse" in failed and suggest_eval_data:
+        hints.append("judge it on your own tracks with --eval-data PATH")
+    hints.append("promote it anyway with --force (recorded in the history)")
+    return PromotionRefused(f"{exc.message}; {', or '.join(hints)}", details=exc.details)
 
 
 def versions_table(versions: list[ModelVersionInfo], *, title: str) -> Table:
@@ -70,9 +98,7 @@ def history_table(events: list[AliasEvent], *, title: str) -> Table:
 
 
 @app.command("list")
-def list_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
+def list_cmd(as_json: JsonOpt = False) -> None:
     """Every registered version with its aliases, run id and metrics."""
     registry = _registry()
     versions = registry.list_versions()
@@ -82,7 +108,7 @@ def list_cmd(
             "aliases": registry.aliases(),
             "versions": [v.to_dict() for v in versions],
         }
-        typer.echo(json.dumps(payload, indent=2))
+        emit_json(payload)
         return
     if not versions:
         console.print(f"no versions of {registry.name!r} yet; run `trajops train --register`")
@@ -93,14 +119,14 @@ def list_cmd(
 @app.command("show")
 def show(
     ref: Annotated[str, typer.Argument(help="Version number (3, v3) or alias (champion).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """One version: aliases, run, lineage tags, metrics and URI."""
     registry = _registry()
     version = registry.resolve(ref)
     data = {**version.to_dict(), "uri": version.uri}
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        emit_json(data)
         return
     table = Table(title=f"{registry.name} v{version.version}", show_header=False)
     table.add_column("field", style="bold")
@@ -128,24 +154,35 @@ def promote_cmd(
             help="Tracks file/folder for the accuracy check (default: a fixed simulated set)."
         ),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Move an alias to a version after the gate: loads, smoke prediction, not worse than champion."""
+    """Move an alias to a version through the promotion gate.
+
+    The gate checks that the version loads, passes a smoke prediction and (for champion) is
+    not worse than the current champion on the evaluation set.
+    """
     from trajops.registry.adapter import Registry
     from trajops.registry.promotion import promote
 
     settings = load_settings()
     quiet_mlflow()
     registry = Registry.from_settings(settings)
-    result = promote(
-        registry,
-        version=ref,
-        alias=alias,
-        tolerance=settings.promotion_tolerance,
-        force=force,
-        reason=reason,
-        actor=actor,
-        eval_data=eval_data,
-    )
+    try:
+        result = promote(
+            registry,
+            version=ref,
+            alias=alias,
+            tolerance=settings.promotion_tolerance,
+            force=force,
+            reason=reason,
+            actor=actor,
+            eval_data=eval_data,
+        )
+    except PromotionRefused as exc:
+        raise with_cli_hint(exc, suggest_eval_data=eval_data is None) from None
+    if as_json:
+        emit_json({**moved_dict(result), "name": registry.name, "forced": force})
+        return
     if not result.changed:
         console.print(f"v{result.version} already is {alias}; nothing changed")
         return
@@ -159,13 +196,22 @@ def promote_cmd(
 
 @app.command("rollback")
 def rollback_cmd(
-    alias: AliasOpt = "champion", reason: ReasonOpt = "", actor: ActorOpt = None
+    alias: AliasOpt = "champion",
+    reason: ReasonOpt = "",
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Point an alias back at the version it held before (per the recorded history)."""
+    """Point an alias back at the version it held before.
+
+    The previous version is read from the recorded alias history.
+    """
     from trajops.registry.promotion import rollback
 
     registry = _registry()
     result = rollback(registry, alias=alias, reason=reason, actor=actor)
+    if as_json:
+        emit_json({**moved_dict(result), "name": registry.name})
+        return
     console.print(f"{alias}: v{result.previous} -> [bold]v{result.version}[/bold] (rolled back)")
 
 
@@ -174,9 +220,11 @@ def history_cmd(
     alias: Annotated[
         str | None, typer.Option("--alias", "-a", help="Only this alias's moves.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    as_json: Annotated[
+        bool, json_flag("Print one JSON object per alias move, a line each (JSON lines).")
+    ] = False,
 ) -> None:
-    """Every alias move: when, who, from which version to which, and why."""
+    """Every alias move: when, who, from and to which version, why."""
     from trajops.registry.history import read_history
 
     registry = _registry()

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from trajops._duration import parse_duration
-from trajops.cli._common import err_console, load_settings, opened_store
+from trajops.cli._common import JsonOpt, emit_json, err_console, load_settings, opened_store
 from trajops.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from trajops.privacy.retention import purge
 from trajops.privacy.subjects import erase_subject, export_subject
@@ -40,8 +40,9 @@ def purge_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only count what would be deleted.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Apply the retention periods; the purge is recorded in the audit trail."""
+    """Apply the retention periods (recorded in the audit trail)."""
     settings = load_settings()
     keep = (
         parse_duration(older_than, field="older-than")
@@ -55,6 +56,9 @@ def purge_cmd(
     )
     with opened_store(settings) as store:
         report = purge(store, older_than=keep, audit_older_than=keep_audit, dry_run=dry_run)
+    if as_json:
+        emit_json(report.to_dict())
+        return
     verb = "would delete" if dry_run else "deleted"
     typer.echo(
         f"{verb} {report.predictions} predictions, {report.feedback} feedback rows and "
@@ -70,17 +74,25 @@ def erase(
     subject: Annotated[
         str, typer.Option("--subject", help="The agent/subject id as sent to the API.")
     ],
+    as_json: JsonOpt = False,
 ) -> None:
-    """Delete every row linked to the subject's pseudonym and audit the erasure (without the id)."""
+    """Delete every row of a subject and audit the erasure.
+
+    Rows are found by the subject's pseudonym; the audit row holds that reference, never the
+    id itself.
+    """
     settings = load_settings()
     pseudonymise = Pseudonymiser(load_or_create_key(settings))
     with opened_store(settings) as store:
         report = erase_subject(store, pseudonymise, subject, spool_dir=settings.spool_dir)
-    typer.echo(
-        f"erased {report.predictions} predictions, {report.feedback} feedback rows and "
-        f"{sum(report.experiment_rows.values())} experiment rows; "
-        f"recorded as audit row {report.audit_id} (subject ref {report.subject_ref})"
-    )
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        typer.echo(
+            f"erased {report.predictions} predictions, {report.feedback} feedback rows and "
+            f"{sum(report.experiment_rows.values())} experiment rows; "
+            f"recorded as audit row {report.audit_id} (subject ref {report.subject_ref})"
+        )
     if report.pending_spooled:
         err_console.print(
             f"[yellow]warning:[/yellow] {report.pending_spooled} rows of this subject still wait in "

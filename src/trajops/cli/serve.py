@@ -27,7 +27,10 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve /v1/predict from the registry's models (loads TRAJOPS_DEFAULT_MODEL first)."""
+    """Serve the prediction API from the registry's models.
+
+    Loads TRAJOPS_DEFAULT_MODEL first; POST /v1/predict, the API's docs at /docs.
+    """
     from trajops.serving.server import run_server
 
     run_server(load_settings(), host=host, port=port, workers=workers, insecure=insecure)

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trajops.cli._common import console, load_settings
+from trajops.cli._common import JsonOpt, console, emit_json, load_settings, status_console
 from trajops.errors import ValidationError
 from trajops.settings import Settings
 
@@ -40,7 +40,7 @@ def step_progress(total: int, *, label: str) -> Iterator[OnStep]:
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
-        console=console,
+        console=status_console(),
         transient=False,
     ) as progress:
         task = progress.add_task("starting", total=total, label=label)
@@ -74,6 +74,18 @@ def results_table(results: list[TrainResult], *, title: str) -> Table:
     return table
 
 
+def result_dict(result: TrainResult) -> dict[str, object]:
+    """One training for ``--json``: run id, registered version (or null), metrics."""
+    return {
+        "model": result.model,
+        "fold": result.fold,
+        "run_id": result.run_id,
+        "version": result.version,
+        "model_uri": result.model_uri,
+        "metrics": dict(result.metrics),
+    }
+
+
 def _check_sources(data: Path | None, simulate: bool, fold: str | None, loso: bool) -> None:
     if (data is None) == (not simulate):
         raise ValidationError(
@@ -97,8 +109,12 @@ def run_training(
     sim_scenes: int = SIM_SCENES,
     sim_agents: int = SIM_AGENTS,
     sim_steps: int = SIM_STEPS,
-) -> list[TrainResult]:
-    """Resolve the data source and train (once, or per fold with ``loso``), with progress."""
+) -> tuple[str | None, list[TrainResult]]:
+    """Resolve the data source and train (once, or per fold with ``loso``), with progress.
+
+    Returns:
+        The parent run of a ``loso`` training (else ``None``) and the trainings.
+    """
     from trajops.data.readers import list_folds
     from trajops.data.simulator import SimulationConfig
     from trajops.tracking import datasets
@@ -118,8 +134,8 @@ def run_training(
         if loso:
             with step_progress(steps * len(splits), label=f"{spec.model} loso") as on_step:
                 parent, results = train_loso(settings, spec, splits, on_step=on_step)
-            console.print(f"parent run [bold]{parent}[/bold]")
-            return results
+            status_console().print(f"parent run [bold]{parent}[/bold]")
+            return parent, results
         only = splits[0]
     elif data is not None:
         if fold or loso:
@@ -131,7 +147,7 @@ def run_training(
         )
         only = datasets.simulated_splits(config)
     with step_progress(steps, label=spec.model) as on_step:
-        return [train_run(settings, spec, only, on_step=on_step)]
+        return None, [train_run(settings, spec, only, on_step=on_step)]
 
 
 def train(
@@ -166,8 +182,13 @@ def train(
     ] = False,
     epochs: Annotated[int | None, typer.Option(help="Epochs of the neural model.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: TRAJOPS_SEED).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Train a forecaster and track it in MLflow: params, metrics, plots, lineage, model card."""
+    """Train a forecaster and track it in MLflow.
+
+    One run per training (nested runs per fold with --loso): params, metrics, plots, data
+    lineage and the model card.
+    """
     from trajops.training.run import TrainSpec
 
     quiet_mlflow()
@@ -179,7 +200,7 @@ def train(
         experiment=experiment,
         register=register,
     )
-    results = run_training(
+    parent, results = run_training(
         settings,
         spec,
         data=data,
@@ -190,6 +211,16 @@ def train(
         sim_agents=sim_agents,
         sim_steps=sim_steps,
     )
+    if as_json:
+        emit_json(
+            {
+                "tracking_uri": settings.resolved_tracking_uri,
+                "model_name": settings.model_name,
+                "parent_run_id": parent,
+                "runs": [result_dict(r) for r in results],
+            }
+        )
+        return
     console.print(results_table(results, title=f"trained on {settings.resolved_tracking_uri}"))
     for r in results:
         if r.version is not None:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from trajops.cli._common import console, load_settings, opened_store
+from trajops.cli._common import JsonOpt, console, load_settings, opened_store
 from trajops.cli.keys import audit_event
 from trajops.security.users import UserInfo, Users, generate_password
 
@@ -29,7 +29,7 @@ PasswordStdin = Annotated[
         help="Read the password from the first line of stdin instead of generating one.",
     ),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
+AsJson = JsonOpt
 Name = Annotated[str, typer.Argument(help="User name (lower-case letters, digits, . _ @ -).")]
 
 
@@ -62,7 +62,10 @@ def create(
     password_stdin: PasswordStdin = False,
     as_json: AsJson = False,
 ) -> None:
-    """Create a user; a generated password is printed once, alone on the last line."""
+    """Create a user; prints a generated password once.
+
+    The password is alone on the last line (or in the JSON); --password-stdin reads one instead.
+    """
     password, generated = _password(password_stdin)
     settings = load_settings()
     with opened_store(settings) as store:
@@ -73,7 +76,10 @@ def create(
 
 @app.command("list")
 def list_cmd(as_json: AsJson = False) -> None:
-    """List users: name, role, where they sign in, status and dates (never passwords)."""
+    """List users (never passwords).
+
+    Name, role, where they sign in (password or single sign-on), status and dates.
+    """
     settings = load_settings()
     with opened_store(settings) as store:
         users = Users(store).list()
@@ -92,7 +98,10 @@ def list_cmd(as_json: AsJson = False) -> None:
 
 @app.command("disable")
 def disable(name: Name, as_json: AsJson = False) -> None:
-    """Disable a user: their sessions end and their keys stop (within the key cache time)."""
+    """Disable a user: sessions end, keys stop.
+
+    Running servers refuse their keys within the key cache time (TRAJOPS_API_KEY_CACHE_S).
+    """
     settings = load_settings()
     with opened_store(settings) as store:
         user = Users(store).disable(name)
@@ -116,7 +125,10 @@ def set_role(
     role: Annotated[str, typer.Argument(help="viewer, operator or admin.")],
     as_json: AsJson = False,
 ) -> None:
-    """Change a user's role; their sessions end so the next sign-in carries the new one."""
+    """Change a user's role; their sessions end.
+
+    The next sign-in carries the new role; keys they own keep only what the role grants.
+    """
     settings = load_settings()
     with opened_store(settings) as store:
         user = Users(store).set_role(name, role)
@@ -128,7 +140,10 @@ def set_role(
 def reset_password(
     name: Name, password_stdin: PasswordStdin = False, as_json: AsJson = False
 ) -> None:
-    """Give a user a new password (generated unless read from stdin); their sessions end."""
+    """Give a user a new password; their sessions end.
+
+    The password is generated and shown once, unless --password-stdin reads one.
+    """
     password, generated = _password(password_stdin)
     settings = load_settings()
     with opened_store(settings) as store:

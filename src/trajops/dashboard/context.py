@@ -41,6 +41,7 @@ class DashboardConfig:
     timeout_s: float
     login: bool = True
     sso_url: str | None = None  # the service's single sign-on start, as browsers reach it
+    mlflow_ui_url: str | None = None  # links into the MLflow UI
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DashboardConfig:
@@ -55,6 +56,7 @@ class DashboardConfig:
             refresh_s=settings.dashboard_refresh_s,
             timeout_s=settings.dashboard_timeout_s,
             login=settings.dashboard_login,
+            mlflow_ui_url=settings.dashboard_mlflow_ui_url,
             sso_url=(
                 settings.oidc_start_url
                 or f"{settings.dashboard_api_url.rstrip('/')}/v1/auth/oidc/login"

@@ -8,15 +8,18 @@ are the stored pseudonyms: the dashboard never sees a raw agent id. No Streamlit
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from sqlalchemy import and_, select
 
+from trajops.errors import NotFoundError, ValidationError
 from trajops.experiments.config import variant_name
 from trajops.monitoring.metrics import PREDICT_ROUTE
 from trajops.registry.adapter import Registry
@@ -53,12 +56,12 @@ class Trajectory:
     ade: float | None
     fde: float | None
 
-    @property
-    def label(self) -> str:
-        """Short label for a picker: time, version, request and agent pseudonym."""
+    def label(self, tz: tzinfo = UTC) -> str:
+        """Short label for a picker: time in ``tz``, version, request and agent pseudonym."""
         known = f"ADE {self.ade:.3f} m" if self.ade is not None else "no truth yet"
         return (
-            f"{self.created_at:%H:%M:%S} v{self.model_version} {self.request_id[:8]}/"
+            f"{self.created_at.astimezone(tz):%H:%M:%S} v{self.model_version} "
+            f"{self.request_id[:8]}/"
             f"{self.agent_key[:6]} ({known})"
         )
 
@@ -207,15 +210,89 @@ def arm_intervals(
     return out
 
 
-def drift_scores(reports: list[dict[str, Any]]) -> pd.DataFrame:
-    """Per-feature drift scores over time (index: run time, UTC; one column per feature)."""
-    rows = [{"at": r["created_at"], **r.get("scores", {})} for r in reports if r.get("created_at")]
+def drift_ratios(
+    reports: list[dict[str, Any]], thresholds: Mapping[str, Mapping[str, float]]
+) -> pd.DataFrame:
+    """Per-feature drift score divided by its threshold over time (at or above 1: drifted).
+
+    Args:
+        reports: stored drift runs (``created_at``, ``model_version``, ``scores``).
+        thresholds: model version -> feature -> the threshold its reference calibrated.
+
+    Returns:
+        Index: run time (UTC); one column per feature; NaN where the run did not test the
+        feature. Runs of a version without known thresholds are left out.
+    """
+    rows = []
+    for r in reports:
+        limits = thresholds.get(str(r.get("model_version")))
+        if not r.get("created_at") or not limits:
+            continue
+        scores = r.get("scores", {})
+        rows.append(
+            {"at": r["created_at"]}
+            | {f: float(scores[f]) / limits[f] for f in limits if f in scores and limits[f] > 0}
+        )
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows)
-    # A SQLite store answers times without a zone; they are UTC.
     frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
     return frame.set_index("at").sort_index()
+
+
+def drift_thresholds(registry: Registry, versions: Iterable[str]) -> dict[str, dict[str, float]]:
+    """Model version -> feature -> drift threshold, from the reference logged with the version
+    (what its drift runs compared against); versions without a reference are left out.
+
+    Raises:
+        TrackingUnavailable: the registry is down (nothing is left out for that).
+    """
+    from trajops.monitoring.reference import load_reference  # pandas/MLflow work, on demand
+
+    out: dict[str, dict[str, float]] = {}
+    for version in sorted(set(versions)):
+        try:
+            out[version] = dict(load_reference(registry, version).calibration.thresholds)
+        except (NotFoundError, ValidationError):  # no version, no or a bad reference on its run
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class MlflowUi:
+    """Links into the MLflow UI at ``base`` for the registered model ``model_name``."""
+
+    base: str
+    model_name: str
+
+    def version_url(self, version: int | str) -> str:
+        """The page of one registered version."""
+        return f"{self.base}/#/models/{quote(self.model_name, safe='')}/versions/{version}"
+
+    def run_url(self, run_id: str, experiment_id: str | None = None) -> str:
+        """The page of one run (MLflow's run route finds the experiment when it is unknown)."""
+        if experiment_id is None:
+            return f"{self.base}/#/runs/{run_id}"
+        return f"{self.base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def mlflow_ui(*, ui_url: str | None, tracking_uri: str, model_name: str) -> MlflowUi | None:
+    """Where MLflow's UI is: ``ui_url``, else an http(s) tracking server; None: no links."""
+    base = ui_url or (tracking_uri if tracking_uri.startswith(("http://", "https://")) else None)
+    return None if base is None else MlflowUi(base.rstrip("/"), model_name)
+
+
+def run_experiments(registry: Registry, run_ids: Iterable[str]) -> dict[str, str]:
+    """Run id -> its experiment id (runs that cannot be read are left out)."""
+    from mlflow.exceptions import MlflowException
+
+    out: dict[str, str] = {}
+    for run_id in sorted(set(run_ids)):
+        try:
+            out[run_id] = str(registry.client.get_run(run_id).info.experiment_id)
+        except (MlflowException, OSError):  # deleted run, or the server went away
+            continue
+    return out
 
 
 def registry_view(registry: Registry) -> dict[str, Any]:

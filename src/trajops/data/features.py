@@ -1,8 +1,9 @@
 """Kinematic features of observed windows: what drift monitoring and the reference profile use.
 
 One row per window, columns :data:`FEATURE_NAMES`. Every value is finite for any finite input
-(standing agents, agents without neighbours, a single step), so a feature profile never holds
-NaN or inf:
+(standing agents, a single step), except the two neighbour features of an agent with no
+neighbour observed, which are NaN (missing: nothing was seen, so there is no distance or count
+to compare; drift monitoring skips them):
 
 - ``mean_speed`` / ``max_speed`` (m/s): step lengths divided by the time step.
 - ``max_accel`` (m/s^2): largest norm of the change of velocity between consecutive steps
@@ -16,9 +17,13 @@ NaN or inf:
 - ``straightness``: displacement / path length in [0, 1]; 1.0 by definition when the path is
   shorter than ``MIN_PATH_M`` (a standing agent does not wander).
 - ``time_step`` (s): seconds between observed positions, as given.
-- ``neighbour_count_2m``: neighbours within ``NEIGHBOUR_RADIUS_M`` at the last observed step.
-- ``min_neighbour_dist`` (m): distance to the nearest neighbour at the last observed step,
-  capped at ``NO_NEIGHBOUR_DIST`` (also the value when there is no neighbour).
+- ``neighbour_count_2m``: neighbours within ``NEIGHBOUR_RADIUS_M`` at the last observed step;
+  NaN when no neighbour is observed at that step.
+- ``min_neighbour_dist`` (m): distance to the nearest neighbour at the last observed step;
+  NaN when no neighbour is observed there (a one-agent request, an agent alone in its scene).
+
+A neighbour counts as observed when its last position is finite and closer than
+``NO_NEIGHBOUR_DIST``.
 """
 
 from __future__ import annotations
@@ -50,7 +55,10 @@ MIN_PATH_M = 0.1
 NEIGHBOUR_RADIUS_M = 2.0
 """Radius of ``neighbour_count_2m``, in metres."""
 NO_NEIGHBOUR_DIST = 1e3
-"""``min_neighbour_dist`` when no neighbour is seen at the last step (and its upper cap), in m."""
+"""Neighbours this far (m) or farther are not observed. Profiles built before "no neighbour"
+was missing stored this value in ``min_neighbour_dist`` instead (see :func:`missing_neighbours`)."""
+NEIGHBOUR_FEATURES: tuple[str, ...] = ("neighbour_count_2m", "min_neighbour_dist")
+"""The features that are missing (NaN) when no neighbour is observed."""
 _VALUE_CAP = 1e12
 """Guard against overflow for absurd but finite inputs: features are clipped to +/- this."""
 
@@ -91,9 +99,10 @@ def _check_obs(obs: np.ndarray) -> np.ndarray:
 def _neighbour_features(
     last: np.ndarray, neighbours: np.ndarray | None, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Neighbour count within 2 m and nearest distance at the last observed step."""
+    """Neighbour count within 2 m and nearest distance at the last observed step (NaN, NaN
+    where no neighbour is observed)."""
     if neighbours is None:
-        return np.zeros(n), np.full(n, NO_NEIGHBOUR_DIST)
+        return np.full(n, np.nan), np.full(n, np.nan)
     nbr = np.asarray(neighbours, dtype=np.float64)
     if nbr.ndim != 4 or nbr.shape[0] != n or nbr.shape[3] != 2:
         raise ValidationError(
@@ -101,13 +110,14 @@ def _neighbour_features(
             details=[{"loc": ["neighbours"], "msg": "wrong shape"}],
         )
     if nbr.shape[1] == 0 or nbr.shape[2] == 0:
-        return np.zeros(n), np.full(n, NO_NEIGHBOUR_DIST)
+        return np.full(n, np.nan), np.full(n, np.nan)
     with np.errstate(invalid="ignore", over="ignore"):
         dist = np.linalg.norm(nbr[:, :, -1] - last[:, None], axis=-1)  # (N, K), NaN if unseen
-    seen = np.isfinite(dist)
+        seen = np.isfinite(dist) & (dist < NO_NEIGHBOUR_DIST)  # (N, K)
     count = (seen & (dist <= NEIGHBOUR_RADIUS_M)).sum(axis=1).astype(np.float64)  # (N,)
     nearest = np.where(seen, dist, np.inf).min(axis=1)  # (N,)
-    return count, np.minimum(nearest, NO_NEIGHBOUR_DIST)
+    alone = ~seen.any(axis=1)  # (N,)
+    return np.where(alone, np.nan, count), np.where(alone, np.nan, nearest)
 
 
 def kinematic_features(
@@ -125,7 +135,8 @@ def kinematic_features(
             (e.g. from the timestamps a client sent).
 
     Returns:
-        A frame of ``N`` rows and the columns :data:`FEATURE_NAMES` (float64, all finite).
+        A frame of ``N`` rows and the columns :data:`FEATURE_NAMES` (float64, finite except
+        :data:`NEIGHBOUR_FEATURES`, NaN where no neighbour is observed).
 
     Raises:
         ValidationError: wrong shapes, a non-finite position, or a non-positive time step.
@@ -160,6 +171,7 @@ def kinematic_features(
         )
         curvature = np.where(standing, 0.0, heading_change / np.maximum(path_length, MIN_PATH_M))
     count, nearest = _neighbour_features(xy[:, -1], neighbours, n)
+    alone = np.isnan(nearest)  # (N,) no neighbour observed
 
     columns = {
         "mean_speed": speed.mean(axis=1),
@@ -174,6 +186,30 @@ def kinematic_features(
         "min_neighbour_dist": nearest,
     }
     out = pd.DataFrame({name: columns[name] for name in FEATURE_NAMES}, dtype=np.float64)
-    # Overflow for absurd (but finite) coordinates becomes the cap instead of inf/NaN.
+    # Overflow for absurd (but finite) coordinates becomes the cap instead of inf/NaN; the
+    # neighbour features' NaN means "no neighbour observed" and stays.
     values = np.nan_to_num(out.to_numpy(), nan=_VALUE_CAP, posinf=_VALUE_CAP, neginf=-_VALUE_CAP)
-    return pd.DataFrame(np.clip(values, -_VALUE_CAP, _VALUE_CAP), columns=list(FEATURE_NAMES))
+    values = np.clip(values, -_VALUE_CAP, _VALUE_CAP)  # (N, F)
+    for name in NEIGHBOUR_FEATURES:
+        j = FEATURE_NAMES.index(name)
+        values[:, j] = np.where(alone, np.nan, values[:, j])
+    return pd.DataFrame(values, columns=list(FEATURE_NAMES))
+
+
+def missing_neighbours(features: pd.DataFrame) -> pd.DataFrame:
+    """``features`` with "no neighbour" as missing, whichever way it was written.
+
+    Profiles built before the neighbour features could be missing stored ``min_neighbour_dist
+    = NO_NEIGHBOUR_DIST`` and ``neighbour_count_2m = 0`` for an agent with no neighbour; such
+    rows get NaN in both, as :func:`kinematic_features` now writes them. Other columns and rows
+    are returned unchanged (a copy when anything changed).
+    """
+    if not isinstance(features, pd.DataFrame) or "min_neighbour_dist" not in features.columns:
+        return features  # nothing to convert (a caller's checks name what is wrong)
+    alone = features["min_neighbour_dist"].to_numpy(dtype=np.float64) >= NO_NEIGHBOUR_DIST
+    if not alone.any():
+        return features
+    present = [c for c in NEIGHBOUR_FEATURES if c in features.columns]
+    out = features.copy()
+    out.loc[alone, present] = np.nan
+    return out

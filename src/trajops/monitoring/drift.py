@@ -12,6 +12,12 @@ windows of the calibrated size trip the rule in about ``alarm_rate`` (default 5 
 Two features, not one: on ETH/UCY validation data one feature (neighbour density: recordings
 thin out towards their end) drifts on its own with no change in motion. :class:`Persistence`
 then asks for ``k`` drifted windows among the last ``m`` before an alert.
+
+Missing values: the neighbour features are NaN for an input with no neighbour observed (a
+one-agent request). A feature is scored on the inputs that have a value, on both sides, and
+is not tested at all (``skipped_features``) when the window holds fewer than
+:data:`MIN_OBSERVED` values of it: clients that send one agent per request say nothing about
+crowd density. How many inputs had a neighbour is reported instead (``neighbour_share``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
+from trajops.data.features import missing_neighbours
 from trajops.errors import TrajopsWarning, ValidationError
 from trajops.monitoring._calibration import Calibration, calibrate
 from trajops.monitoring._scores import METHODS, exceed, finite_values, get_method, numeric_frame
@@ -48,6 +55,16 @@ __all__ = [
     "write_summary",
 ]
 
+MIN_OBSERVED = 10
+"""Fewest values of a feature a window needs for it to be tested (missing values excluded)."""
+
+
+def neighbour_share(features: pd.DataFrame) -> float | None:
+    """Share of inputs with a neighbour observed (None without the feature or the rows)."""
+    if "min_neighbour_dist" not in features.columns or len(features) == 0:
+        return None
+    return float(np.isfinite(features["min_neighbour_dist"].to_numpy(dtype=np.float64)).mean())
+
 
 @dataclass(frozen=True)
 class DriftResult:
@@ -62,7 +79,10 @@ class DriftResult:
         n_current: rows in the monitored window.
         method: Evidently stat test.
         min_drifted: the dataset rule's feature count.
-        skipped_features: features with no finite value in the window (not tested).
+        skipped_features: features with fewer than :data:`MIN_OBSERVED` finite values in the
+            window (not tested; e.g. the neighbour features of one-agent requests).
+        neighbour_share: share of the window's inputs with a neighbour observed.
+        reference_neighbour_share: the same share in the reference.
         snapshot: the Evidently ``Snapshot`` (HTML, JSON, tests).
     """
 
@@ -75,6 +95,8 @@ class DriftResult:
     method: str
     min_drifted: int
     skipped_features: list[str] = field(default_factory=list)
+    neighbour_share: float | None = None
+    reference_neighbour_share: float | None = None
     snapshot: Any = field(default=None, repr=False, compare=False)
 
     def summary(self) -> dict[str, Any]:
@@ -89,6 +111,8 @@ class DriftResult:
             "method": self.method,
             "min_drifted": self.min_drifted,
             "skipped_features": list(self.skipped_features),
+            "neighbour_share": self.neighbour_share,
+            "reference_neighbour_share": self.reference_neighbour_share,
         }
 
 
@@ -106,7 +130,10 @@ class DriftDetector:
     def __init__(self, reference: pd.DataFrame, calibration: Calibration) -> None:
         self.calibration = calibration
         self.features = calibration.features
-        self.reference = numeric_frame(reference, what="reference", columns=self.features)
+        # An older profile may write "no neighbour" as a distance: make it missing here too.
+        self.reference = numeric_frame(
+            missing_neighbours(reference), what="reference", columns=self.features
+        )
         self._definition = DataDefinition(numerical_columns=self.features)
         self._reference_data = Dataset.from_pandas(self.reference, data_definition=self._definition)
         self._sorted = {c: np.sort(finite_values(self.reference[c])) for c in self.features}
@@ -132,11 +159,12 @@ class DriftDetector:
 
         Raises:
             ValidationError: missing or non-numeric feature columns, an empty window, or no
-                finite value in any feature.
+                feature with :data:`MIN_OBSERVED` finite values.
         """
         cal_ = self.calibration
+        current = missing_neighbours(current)
         cur = numeric_frame(current, what="current", columns=self.features)
-        finite = np.isfinite(cur.to_numpy()).any(axis=0)  # (F,)
+        finite = np.isfinite(cur.to_numpy()).sum(axis=0) >= min(MIN_OBSERVED, len(cur))  # (F,)
         tested = [c for c, ok in zip(self.features, finite, strict=True) if ok]
         skipped = [c for c, ok in zip(self.features, finite, strict=True) if not ok]
         if not tested:
@@ -175,6 +203,8 @@ class DriftDetector:
             method=cal_.method,
             min_drifted=cal_.min_drifted,
             skipped_features=skipped,
+            neighbour_share=neighbour_share(current),
+            reference_neighbour_share=neighbour_share(self.reference),
             snapshot=snapshot,
         )
 

@@ -162,14 +162,20 @@ def add_to_workspace(path: Path, snapshot: Any) -> str | None:
 
 
 def _log_to_mlflow(settings: Settings, summary: dict[str, Any], folder: Path) -> None:
-    """Log the run to the ``<experiment>-monitoring`` experiment; never fails the drift run."""
+    """Log the run to the ``<experiment>-monitoring`` experiment; never fails the drift run.
+
+    The experiment is created like the training ones (:func:`ensure_experiment`): with the
+    embedded store its artifacts go under ``TRAJOPS_HOME``, not MLflow's default ``./mlruns``
+    of whatever folder the job runs in.
+    """
     import mlflow
 
+    from trajops.tracking.backend import connect, ensure_experiment
+
     try:
-        mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+        client = connect(settings)  # also points the fluent API at the resolved URIs
         name = f"{settings.experiment_name}-monitoring"
-        exp = mlflow.get_experiment_by_name(name)
-        exp_id = exp.experiment_id if exp else mlflow.create_experiment(name)
+        exp_id = ensure_experiment(settings, client, name)
         with mlflow.start_run(experiment_id=exp_id, run_name=f"drift-{summary['id']}") as run:
             mlflow.set_tags(
                 {"trajops.kind": "drift", "model_version": str(summary["model_version"])}

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from trajops.data.features import FEATURE_NAMES
+from trajops.data.features import FEATURE_NAMES, NEIGHBOUR_FEATURES, missing_neighbours
 from trajops.errors import NotFoundError
-from trajops.monitoring._calibration import Calibration, calibrate
+from trajops.monitoring._calibration import (
+    Calibration,
+    calibrate,
+    null_scores,
+    thresholds_from_null,
+)
+from trajops.monitoring._scores import get_method
 from trajops.monitoring._served import served_features
 
 if TYPE_CHECKING:
@@ -57,16 +64,69 @@ def write_reference(reference: Reference, folder: Path) -> list[Path]:
     return [profile_path, cal_path]
 
 
+def upgrade_reference(reference: Reference) -> Reference:
+    """A reference whose profile wrote "no neighbour" as a distance, made current.
+
+    Profiles logged before the neighbour features could be missing hold
+    ``min_neighbour_dist = NO_NEIGHBOUR_DIST`` for agents without a neighbour; served inputs now
+    have NaN there. Those rows become NaN (:func:`trajops.data.features.missing_neighbours`) and
+    the neighbour features' thresholds are calibrated again on the converted columns, with the
+    calibration's own window size, null draws, seed and quantile level (the other thresholds
+    stay as they were). A current reference is returned as it is.
+    """
+    profile = missing_neighbours(reference.profile)
+    cal = reference.calibration
+    names = [c for c in NEIGHBOUR_FEATURES if c in cal.thresholds]
+    if profile is reference.profile or not names:
+        return Reference(profile, cal)
+    rng = np.random.default_rng(cal.seed)
+    null = null_scores(
+        profile[names].to_numpy(dtype=np.float64),
+        window_size=cal.window_size,
+        n_boot=cal.n_boot,
+        method=get_method(cal.method),
+        groups=profile["scene"].to_numpy() if "scene" in profile.columns else None,
+        holdout_share=cal.holdout_share,
+        n_blocks=cal.n_blocks,
+        rng=rng,
+    )  # (B, len(names))
+    null = np.nan_to_num(null, nan=0.0)  # as calibrate(): no value in a null window, no drift
+    thresholds, _ = thresholds_from_null(
+        null, alarm_rate=cal.alarm_rate, quantile=cal.quantile, min_drifted=1, rng=rng
+    )
+    quantiles = {
+        c: {
+            "q50": float(np.quantile(null[:, j], 0.5)),
+            "q95": float(np.quantile(null[:, j], 0.95)),
+            "max": float(null[:, j].max()),
+        }
+        for j, c in enumerate(names)
+    }
+    upgraded = replace(
+        cal,
+        thresholds={
+            **cal.thresholds,
+            **{c: float(t) for c, t in zip(names, thresholds, strict=True)},
+        },
+        null_quantiles={**cal.null_quantiles, **quantiles},
+    )
+    return Reference(profile, upgraded)
+
+
 def read_reference(folder: Path) -> Reference:
-    """Read what :func:`write_reference` wrote."""
+    """Read what :func:`write_reference` wrote (an older profile through
+    :func:`upgrade_reference`)."""
     profile_path, cal_path = folder / PROFILE_PATH, folder / CALIBRATION_PATH
     if not profile_path.exists() or not cal_path.exists():
         raise NotFoundError(f"no reference profile under {folder}")
-    return Reference(pd.read_parquet(profile_path), Calibration.from_json(cal_path.read_text()))
+    return upgrade_reference(
+        Reference(pd.read_parquet(profile_path), Calibration.from_json(cal_path.read_text()))
+    )
 
 
 def load_reference(registry: Registry, ref: str | int) -> Reference:
-    """The reference of a registered version (``champion``, ``3``...), from its training run.
+    """The reference of a registered version (``champion``, ``3``...), from its training run
+    (an older profile through :func:`upgrade_reference`).
 
     Raises:
         ModelNotFoundError: unknown version, or a run logged without a reference profile.
@@ -75,4 +135,6 @@ def load_reference(registry: Registry, ref: str | int) -> Reference:
     with tempfile.TemporaryDirectory(prefix="trajops-ref-") as tmp:
         profile = registry.download_run_artifact(version, PROFILE_PATH, Path(tmp) / "p")
         cal = registry.download_run_artifact(version, CALIBRATION_PATH, Path(tmp) / "c")
-        return Reference(pd.read_parquet(profile), Calibration.from_json(cal.read_text()))
+        return upgrade_reference(
+            Reference(pd.read_parquet(profile), Calibration.from_json(cal.read_text()))
+        )

@@ -75,15 +75,46 @@ class LoadedModel:
         Raises:
             ModelLoadError: the model returned the wrong shape or non-finite values.
         """
-        neighbours = (  # (N, K_nbr, T_obs, 2)
-            neighbours_from_batch(obs.astype(np.float32))
-            if getattr(self.forecaster, "scene_aware", True)
-            else None
-        )
+        neighbours = self._neighbours([obs])
         out = self.forecaster.predict(
             obs, neighbours=neighbours, num_samples=num_samples, seed=seed
         )
         expected = (len(obs), T_PRED, 2) if num_samples == 1 else (len(obs), num_samples, T_PRED, 2)
+        return self._checked(out, expected)
+
+    @property
+    def batchable(self) -> bool:
+        """Whether concurrent requests should share one forward pass (a large fixed cost per
+        call: the neural forecaster)."""
+        return bool(getattr(self.forecaster, "batchable", False))
+
+    def predict_scenes(self, scenes: list[np.ndarray]) -> list[np.ndarray]:
+        """Deterministic forecasts (K = 1) of several scenes in one call of the forecaster.
+
+        Each scene's neighbours come from its own agents only; the agents of every scene then
+        go through the forecaster together.
+
+        Args:
+            scenes: ``(N_i, T_obs, 2)`` observed positions, one array per scene.
+
+        Returns:
+            ``(N_i, T_pred, 2)`` float32 forecasts, one per scene, in order.
+        """
+        obs = np.concatenate(scenes) if len(scenes) > 1 else scenes[0]  # (sum N_i, T_obs, 2)
+        out = self.forecaster.predict(
+            obs, neighbours=self._neighbours(scenes), num_samples=1, seed=0
+        )
+        out = self._checked(out, (len(obs), T_PRED, 2))
+        return np.split(out, np.cumsum([len(s) for s in scenes])[:-1])
+
+    def _neighbours(self, scenes: list[np.ndarray]) -> np.ndarray | None:
+        """``(sum N_i, K_nbr, T_obs, 2)`` neighbours, each scene's from its own agents."""
+        if not getattr(self.forecaster, "scene_aware", True):
+            return None
+        parts = [neighbours_from_batch(s.astype(np.float32)) for s in scenes]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def _checked(self, out: Any, expected: tuple[int, ...]) -> np.ndarray:
         out = np.asarray(out, dtype=np.float32)
         if out.shape != expected or not np.isfinite(out).all():
             raise ModelLoadError(

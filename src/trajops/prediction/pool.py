@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -44,6 +45,9 @@ from trajops.prediction.loading import (
 __all__ = ["LoadedModel", "ModelPool", "PoolConfig"]
 
 log = logging.getLogger(__name__)
+
+ARTIFACTS_PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+"""MLflow's switch of its "Downloading artifacts" progress bars (read at every download)."""
 
 _T = TypeVar("_T")
 
@@ -107,6 +111,8 @@ class ModelPool:
 
         Failures are recorded, not raised: the service starts unready and the poller retries.
         """
+        # MLflow draws a tqdm bar per model download on stderr: the server log is for events.
+        os.environ.setdefault(ARTIFACTS_PROGRESS_BAR, "false")
         try:
             await self.refresh()
             if self.default_ref.isdigit():

@@ -17,9 +17,10 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from trajops._ids import ordered_hex_ms
 from trajops._refs import canonical_ref
 from trajops.errors import PermissionDenied
 from trajops.monitoring.metrics import ServingMetrics
+from trajops.prediction.batching import BatchConfig, MicroBatcher
 from trajops.prediction.cache import (
     ROUND_DECIMALS,
     PredictionCache,
@@ -36,6 +38,7 @@ from trajops.prediction.cache import (
     normalise_obs,
 )
 from trajops.prediction.pool import LoadedModel, ModelPool
+from trajops.prediction.ports import Experiments, PredictionLog
 
 if TYPE_CHECKING:
     from trajops.experiments.routing import Route
@@ -55,6 +58,8 @@ class ServiceConfig:
 
     inline_budget_s: float = 0.0005
     """Predictions estimated cheaper than this run on the event loop, others in a thread."""
+    batching: BatchConfig | None = field(default_factory=BatchConfig)
+    """Micro-batching of batchable models' deterministic forecasts (None: off)."""
 
 
 @dataclass(frozen=True)
@@ -104,55 +109,6 @@ class Answer:
     latency_ms: float
 
 
-class PredictionLog(Protocol):
-    """Where answered predictions are logged (:class:`~trajops.monitoring.service.Monitor`)."""
-
-    def log_prediction(
-        self,
-        *,
-        request_id: str,
-        model_name: str,
-        model_version: str,
-        variant: str,
-        agent_ids: Sequence[str],
-        scene_id: str | None,
-        obs: np.ndarray,
-        pred: np.ndarray,
-        step_s: float,
-        latency_ms: float,
-        obs_decimals: int | None = None,
-    ) -> None: ...
-
-
-class Experiments(Protocol):
-    """The running A/B experiment as the service sees it
-    (:class:`~trajops.experiments.runtime.ExperimentRuntime`)."""
-
-    def unit_id(self, *, key_id: str | None, agent_id: str, scene_id: str | None) -> str | None:
-        """The unit the running experiment assigns by (None when none runs)."""
-        ...
-
-    def route(self, unit_id: str | None) -> Route | None:
-        """The arm serving ``unit_id`` (None: the default model serves it)."""
-        ...
-
-    def arm_refs(self) -> set[str]:
-        """The references the running experiment's arms serve."""
-        ...
-
-    def record(
-        self,
-        result: PredictionResult,
-        *,
-        request_id: str,
-        obs: np.ndarray,
-        agent_ids: list[str],
-        latency_ms: float,
-    ) -> None:
-        """Record the exposure of a routed request (and start its shadow scoring)."""
-        ...
-
-
 class PredictionService:
     """Answers prediction requests from a :class:`ModelPool` through a cache, and logs them.
 
@@ -193,6 +149,7 @@ class PredictionService:
         self._get_error = metrics.cache_errors.labels(backend, "get")
         self._set_error = metrics.cache_errors.labels(backend, "set")
         self._counters: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._batchers: dict[tuple[str, str, datetime], MicroBatcher] = {}
 
     async def answer(
         self,
@@ -353,12 +310,25 @@ class PredictionService:
             return out, True
         seed = int.from_bytes(digest[:4], "little")  # same input, same samples, any replica
         cost = model.agent_seconds * len(norm) * num_samples
-        if cost <= self.config.inline_budget_s:
+        if num_samples == 1 and model.batchable and self.config.batching is not None:
+            out = await self._batcher(model).predict(norm)
+        elif cost <= self.config.inline_budget_s:
             out = model.predict(norm, num_samples=num_samples, seed=seed)
         else:
             out = await asyncio.to_thread(model.predict, norm, num_samples=num_samples, seed=seed)
         await self._set(key, out)
         return out, False
+
+    def _batcher(self, model: LoadedModel) -> MicroBatcher:
+        """The batcher of this loaded version (a swapped-in version gets its own)."""
+        key = (model.name, model.version, model.loaded_at)
+        batcher = self._batchers.get(key)
+        if batcher is None:
+            assert self.config.batching is not None
+            for stale in [k for k, b in self._batchers.items() if not b.queued][:-4]:
+                del self._batchers[stale]  # evicted versions' idle batchers
+            batcher = self._batchers[key] = MicroBatcher(model, self.config.batching)
+        return batcher
 
     def _count(self, variant: str, version: str, agents: int) -> None:
         children = self._counters.get((variant, version))

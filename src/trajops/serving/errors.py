@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from trajops.errors import RateLimited, TrajopsError
+from trajops.errors import TrajopsError
 from trajops.serving.responses import error_response
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,14 @@ def trajops_error_response(exc: TrajopsError, *, method: str, path: str) -> Resp
     """The response of a domain error; a server-side one is logged in full and sent without
     server paths or URIs."""
     message = exc.message
+    retry_after = getattr(exc, "retry_after_s", None)  # rate limited, or a model's queue full
     if exc.status_code >= 500:
-        log.warning("%s %s -> %s: %s", method, path, exc.code, exc.message)
+        if retry_after is None:  # back-pressure is expected, counted and not logged per request
+            log.warning("%s %s -> %s: %s", method, path, exc.code, exc.message)
         message = scrub(message)
     headers: dict[str, str] = {}
-    if isinstance(exc, RateLimited):
-        headers["retry-after"] = str(max(1, math.ceil(exc.retry_after_s)))
+    if retry_after is not None:
+        headers["retry-after"] = str(max(1, math.ceil(retry_after)))
     return error_response(
         exc.status_code, code=exc.code, message=message, details=exc.details, headers=headers
     )

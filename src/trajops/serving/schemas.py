@@ -100,8 +100,8 @@ class PredictRequest(BaseModel):
     )
     model: ModelRef | None = Field(
         default=None,
-        description="Registry alias (`champion`, `challenger`) or version; default: the "
-        "service's default model.",
+        description="Registry alias (`champion`, `challenger`) or version, spelt as in the CLI "
+        "(`3`, `v3` and `03` are one version); default: the service's default model.",
     )
     num_samples: Annotated[int, Field(strict=True, ge=1, le=MAX_SAMPLES)] = Field(
         default=1, description=f"Samples per agent (1..{MAX_SAMPLES}); >1 adds `samples`."
@@ -338,4 +338,6 @@ def parse_feedback_request(body: bytes, limits: RequestLimits) -> FeedbackReques
 class SetDefaultRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"model": "3"}]})
 
-    model: ModelRef = Field(description="Alias or version that serves unrouted traffic.")
+    model: ModelRef = Field(
+        description="Alias or version (`3`, `v3`: one version) that serves unrouted traffic."
+    )

@@ -12,8 +12,9 @@ import pytest
 
 from tests._support.app_fixtures import make_settings
 from tests._support.registry import RegistryInfo
-from trajops.cli.demo import create_demo_key, curl_example
+from trajops.cli.demo import create_demo_key, curl_example, print_access
 from trajops.serving import AppOptions, create_app, serve_in_thread
+from trajops.settings import Settings
 from trajops.store import Store
 from trajops.store.models import AuditEntry
 
@@ -40,3 +41,21 @@ def test_printed_curl_example_predicts(registry: RegistryInfo, tmp_path: Path) -
     finally:
         store.dispose()
     assert events[0] == "keys.create", "the demo key's creation is in the audit trail"
+
+
+def test_the_demo_prints_its_key_and_curl_without_serving_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``trajops demo --no-serve`` ends like the serving demo: the MLflow UI, a key (alone on
+    its line) and a curl that uses it, plus how to start the service."""
+    for var in ("TRAJOPS_DATABASE_URL", "TRAJOPS_HOST"):
+        monkeypatch.delenv(var, raising=False)
+    settings = Settings(home=tmp_path / "home", port=8123)
+    token = print_access(settings, serving=False)
+    out = capsys.readouterr().out.splitlines()
+    assert token in out, "the key alone on its line"
+    [curl] = [line for line in out if line.startswith("curl ")]
+    assert curl == curl_example("http://127.0.0.1:8123", token)
+    text = "\n".join(out)
+    assert "`trajops serve`" in text and "`trajops ui`" in text
+    assert text.count(token) == 2  # the key line and the curl, nowhere else

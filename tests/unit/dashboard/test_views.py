@@ -4,11 +4,15 @@ feedback, a drift run and firing alerts. Each page must show the service's own n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pandas as pd
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -27,6 +31,7 @@ class Service:
     url: str
     http: httpx.Client
     traffic: Traffic
+    tracking_uri: str
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +73,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             env.setenv("TRAJOPS_DASHBOARD_API_URL", url)
             env.setenv("TRAJOPS_DASHBOARD_API_KEY", token)
             env.setenv("TRAJOPS_DASHBOARD_REFRESH_S", "0")
-            yield Service(url, http, traffic)
+            env.setenv("TRAJOPS_DASHBOARD_LOGIN", "false")  # sign-in: test_login.py
+            yield Service(url, http, traffic, reg.uri)
 
 
 def _page_script(name: str) -> None:
@@ -88,6 +94,16 @@ def page(name: str) -> AppTest:
 
 def metrics(at: AppTest) -> dict[str, tuple[str, str | None]]:
     return {m.label: (m.value, m.delta) for m in at.metric}
+
+
+def charts(at: AppTest) -> list[tuple[dict[str, Any], pd.DataFrame]]:
+    """Each Vega-Lite chart of the page: its spec and the rows it draws."""
+    out = []
+    for element in at.get("vega_lite_chart"):
+        proto = element.proto  # type: ignore[attr-defined]
+        data = pa.ipc.open_stream(proto.data.data).read_pandas() if proto.data.data else None
+        out.append((json.loads(proto.spec), data))
+    return out
 
 
 def test_overview_shows_every_area(service: Service) -> None:
@@ -180,12 +196,67 @@ def test_drift_page_scores_and_report(service: Service) -> None:
     assert list(runs["id"]) == [service.traffic.drift_report_id]
     assert list(runs["inputs"]) == [40]
     assert at.selectbox(key="drift_report").value == service.traffic.drift_report_id
+    # One-agent requests against a crowd's reference: no neighbour seen, no density drift.
+    report = service.http.get("/v1/monitoring/drift?limit=1").json()["reports"][0]
+    assert not {"neighbour_count_2m", "min_neighbour_dist"} & set(report["scores"])
+    assert not {"neighbour_count_2m", "min_neighbour_dist"} & set(runs["drifted features"])
+    assert runs["at"].str.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d").all()  # to the second
+    # Scores are drawn against their thresholds: score / threshold, a line at 1.
+    ((spec, data),) = charts(at)
+    lines, rule, _ = spec["layer"]
+    assert rule["data"]["values"] == [{"label": "threshold", "value": 1.0}]
+    assert "%L" not in lines["encoding"]["x"]["axis"]["format"]
+    assert set(data["series"]) == set(report["scores"])
+    ratio = data.set_index("series")["value"]
+    thresholds = _reference_thresholds(service)
+    for feature, score in report["scores"].items():
+        assert ratio[feature] == pytest.approx(score / thresholds[feature])
     # the Evidently report of the selected run is embedded as it is served
     html = service.http.get(f"/v1/monitoring/drift/{service.traffic.drift_report_id}/report")
     assert html.status_code == 200
     iframes = at.get("iframe")
     assert len(iframes) == 1
     assert iframes[0].proto.srcdoc == html.text  # type: ignore[attr-defined]
+
+
+def _reference_thresholds(service: Service) -> dict[str, float]:
+    from mlflow import MlflowClient
+
+    from tests._support.registry import MODEL
+    from trajops.monitoring.reference import load_reference
+    from trajops.registry.adapter import Registry
+
+    uri = service.tracking_uri
+    registry = Registry(MlflowClient(uri, uri), MODEL, uri=uri)
+    return dict(load_reference(registry, "1").calibration.thresholds)
+
+
+def test_versions_and_runs_link_to_the_mlflow_ui(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRAJOPS_DASHBOARD_MLFLOW_UI_URL", "https://mlflow.example/")
+    at = page("models")
+    versions = at.dataframe[0].value
+    model = "/#/models/trajectory-forecaster/versions/"
+    assert list(versions["version"]) == [f"https://mlflow.example{model}{v}" for v in (1, 2)]
+    assert all(
+        url.startswith("https://mlflow.example/#/experiments/") and url.endswith(f"/runs/{run}")
+        for url, run in zip(versions["run_id"], _run_ids(service), strict=True)
+    )
+    assert "https://mlflow.example" + model + "1" in " ".join(c.value for c in at.caption)
+    drift = page("drift").dataframe[0].value
+    assert list(drift["model"]) == [f"https://mlflow.example{model}1"]
+    monkeypatch.delenv("TRAJOPS_DASHBOARD_MLFLOW_UI_URL")
+    assert list(page("drift").dataframe[0].value["model"]) == ["v1"]  # no UI known: no link
+
+
+def _run_ids(service: Service) -> list[str]:
+    from mlflow import MlflowClient
+
+    from tests._support.registry import MODEL
+
+    client = MlflowClient(service.tracking_uri, service.tracking_uri)
+    return [str(client.get_model_version(MODEL, str(v)).run_id) for v in (1, 2)]
 
 
 def test_alerts_page(service: Service) -> None:

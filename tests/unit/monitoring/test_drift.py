@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trajops.data.features import FEATURE_NAMES
+from trajops.data import WindowConfig, make_windows
+from trajops.data.features import FEATURE_NAMES, NEIGHBOUR_FEATURES, NO_NEIGHBOUR_DIST
 from trajops.data.simulator import SimulationConfig, simulate
 from trajops.errors import TrajopsWarning, ValidationError
 from trajops.monitoring._scores import METHODS, column_scores
@@ -17,6 +18,7 @@ from trajops.monitoring.drift import (
     Calibration,
     DriftDetector,
     calibrate,
+    features_from_obs,
     sample_requests,
     save_html,
     served_features,
@@ -180,3 +182,59 @@ def test_all_nan_feature_is_skipped_not_fatal(
     assert "curvature" not in result.scores
     with pytest.raises(ValidationError, match="no finite value"):
         detector.run(window.assign(**dict.fromkeys(FEATURES, np.nan)))
+
+
+def _one_agent_requests(config: SimulationConfig, size: int, seed: int) -> pd.DataFrame:
+    """Served features of ``size`` inputs sent one agent per request."""
+    obs = make_windows(simulate(config), WindowConfig(t_pred=0)).obs  # (M, T_obs, 2)
+    picked = np.random.default_rng(seed).permutation(len(obs))[:size]
+    return features_from_obs(obs[picked], scene_ids=np.arange(size))
+
+
+def test_one_agent_requests_are_not_a_crowd_density_change(
+    detector: DriftDetector, reference: pd.DataFrame
+) -> None:
+    assert reference["min_neighbour_dist"].notna().all()  # crowded scenes: everyone has one
+    alone = _one_agent_requests(_small(SimulationConfig.pedestrians(seed=11)), WINDOW, seed=0)
+    assert alone["min_neighbour_dist"].isna().all()
+    result = detector.run(alone)  # the Evidently report
+    assert result.skipped_features == list(NEIGHBOUR_FEATURES)
+    assert not set(NEIGHBOUR_FEATURES) & set(result.scores)
+    assert result.drifted_features == [] and result.dataset_drift is False
+    assert result.neighbour_share == 0.0 and result.reference_neighbour_share == 1.0
+    tested = {t.name for t in result.snapshot.tests_results}
+    assert "Value Drift for column mean_speed" in tested
+    assert "Value Drift for column min_neighbour_dist" not in tested
+    # Features written the old way ("no neighbour" = 1 km away) read the same.
+    old = alone.fillna({"neighbour_count_2m": 0.0, "min_neighbour_dist": NO_NEIGHBOUR_DIST})
+    assert detector.run(old, report=False).skipped_features == list(NEIGHBOUR_FEATURES)
+
+
+def test_half_one_agent_requests_test_the_rest(detector: DriftDetector) -> None:
+    """Inputs with a neighbour are still compared: a window half of one-agent requests of the
+    same crowd stays quiet."""
+    pool = _served(SimulationConfig.pedestrians(n_scenes=3, n_steps=120, seed=1))
+    rng = np.random.default_rng(3)
+    alone = _one_agent_requests(SimulationConfig.pedestrians(seed=12), 10 * WINDOW, seed=1)
+    verdicts = []
+    for i in range(10):
+        crowd = sample_requests(pool, size=WINDOW // 2, rng=rng)[FEATURES]
+        lone = alone.iloc[i * WINDOW // 2 : (i + 1) * WINDOW // 2]
+        verdicts.append(detector.run(pd.concat([crowd, lone], ignore_index=True), report=False))
+    assert all(r.neighbour_share == 0.5 and not r.skipped_features for r in verdicts)
+    assert sum("min_neighbour_dist" in r.drifted_features for r in verdicts) <= 1
+    assert sum(r.dataset_drift for r in verdicts) <= 1
+
+
+def test_a_denser_crowd_still_drifts_on_neighbour_distance(
+    detector: DriftDetector, reference: pd.DataFrame
+) -> None:
+    pool = _served(_small(SimulationConfig.dense_crowd(seed=12)))
+    window = sample_requests(pool, size=WINDOW, rng=np.random.default_rng(2))
+    closer = window["min_neighbour_dist"].median() < reference["min_neighbour_dist"].median()
+    assert closer and window["min_neighbour_dist"].notna().all()
+    result = detector.run(window)  # the Evidently report
+    assert {"neighbour_count_2m", "min_neighbour_dist"} <= set(result.drifted_features)
+    assert result.dataset_drift is True and result.skipped_features == []
+    failed = {t.name for t in result.snapshot.tests_results if t.status.value == "FAIL"}
+    assert "Value Drift for column min_neighbour_dist" in failed

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trajops.data.features import FEATURE_NAMES, NO_NEIGHBOUR_DIST
+from trajops.data.features import FEATURE_NAMES
 from trajops.errors import ValidationError
 from trajops.monitoring.drift import Persistence, features_from_obs, sample_requests
 
@@ -55,8 +55,9 @@ def test_features_from_obs_takes_neighbours_from_the_same_request_only() -> None
     assert together["neighbour_count_2m"].tolist()[:3] == [2.0, 2.0, 2.0]
 
     apart = features_from_obs(obs, scene_ids=np.array(["a", "b", "b", "c"]))
-    assert apart["neighbour_count_2m"].tolist() == [0.0, 1.0, 1.0, 0.0]
-    assert apart["min_neighbour_dist"].iloc[0] == NO_NEIGHBOUR_DIST
+    # Alone in its request: no neighbour observed, so both neighbour features are missing.
+    np.testing.assert_array_equal(apart["neighbour_count_2m"], [np.nan, 1.0, 1.0, np.nan])
+    assert apart["min_neighbour_dist"].isna().tolist() == [True, False, False, True]
     assert apart["min_neighbour_dist"].iloc[1] == pytest.approx(
         np.linalg.norm(obs[1, -1] - obs[2, -1])
     )

@@ -1,20 +1,18 @@
 """Gated promotion and rollback against a real SQLite MLflow registry (no mocks).
 
-A module fixture registers four real versions once — constant velocity (v1), a fitted ridge
-model (v2), the same ridge model with its intercept damaged by 0.5 m (v3) and a version whose
-forecaster artifact was deleted (v4) — and each test works on its own copy of the database.
+The module's registry (``template`` in ``conftest.py``) holds four real versions: constant
+velocity (v1), a fitted ridge model (v2), the same ridge model with its intercept damaged by
+0.5 m (v3) and a version whose forecaster artifact was deleted (v4); each test works on its
+own copy of the database.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
-import mlflow
 import pytest
 
-from trajops.data.windows import make_windows
 from trajops.errors import (
     ConflictError,
     ModelNotFoundError,
@@ -22,54 +20,18 @@ from trajops.errors import (
     TrackingUnavailable,
     ValidationError,
 )
-from trajops.models import ConstantVelocity, create_model
-from trajops.models.base import Forecaster
-from trajops.models.pyfunc import log_forecaster
 from trajops.registry.adapter import Registry
 from trajops.registry.history import read_history
 from trajops.registry.promotion import EvalSetConfig, promote, rollback
 from trajops.settings import Settings
-from trajops.tracking.backend import connect, ensure_experiment
-from trajops.tracking.datasets import DataSplits
 
 TOL = 0.02
 EVAL = EvalSetConfig(n_scenes=1, n_agents=12, n_steps=100)
 
 
-def _register(settings: Settings, model: Forecaster) -> tuple[int, str]:
-    client = connect(settings)
-    exp = ensure_experiment(settings, client)
-    with mlflow.start_run(experiment_id=exp) as run:
-        info = log_forecaster(model)
-    registry = Registry(client, settings.model_name)
-    version = registry.create_version(model_id=info.model_id, run_id=run.info.run_id, tags={})
-    return version.version, info.model_id
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, small_splits: DataSplits) -> Path:
-    home = tmp_path_factory.mktemp("gate") / "home"
-    settings = Settings(home=home)
-    linear = create_model("linear")
-    linear.fit(make_windows(small_splits.train), make_windows(small_splits.val))
-    _register(settings, ConstantVelocity())
-    _register(settings, linear)
-    linear.weights[-1] += 0.5  # type: ignore[attr-defined]  # a plausible but wrong model
-    _register(settings, linear)
-    _, broken_id = _register(settings, ConstantVelocity())
-    for path in settings.artifact_root.rglob("forecaster.json"):
-        if broken_id in str(path):
-            path.unlink()
-    return home
-
-
 @pytest.fixture
-def registry(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(template / "mlflow.db", home / "mlflow.db")  # artifacts stay in the template
-    monkeypatch.setenv("TRAJOPS_HOME", str(home))
-    return Registry.from_settings(Settings(home=home))
+def registry(gate_home: Path) -> Registry:
+    return Registry.from_settings(Settings(home=gate_home))
 
 
 def _promote(registry: Registry, version: int, **kw: object) -> object:

@@ -9,8 +9,16 @@ import pandas as pd
 import streamlit as st
 
 from trajops.dashboard.context import DashboardContext
+from trajops.dashboard.plots import time_chart
 from trajops.dashboard.sources import accuracy_series
-from trajops.dashboard.views._common import load
+from trajops.dashboard.views._common import (
+    chart,
+    load,
+    mlflow_links,
+    version_cell,
+    version_column,
+    zone,
+)
 
 WINDOWS = {"1 hour": ("1h", "5min"), "1 day": ("1d", "1h"), "7 days": ("7d", "6h")}
 
@@ -20,12 +28,13 @@ def render(ctx: DashboardContext) -> None:
     label = st.selectbox("window", list(WINDOWS), index=0, key="accuracy_window")
     span, bucket = WINDOWS[label or "1 hour"]
     perf = load("online accuracy", lambda: ctx.client.performance(span))
+    links = mlflow_links(ctx)
     if perf is not None:
         if perf["versions"]:
             st.dataframe(
                 [
                     {
-                        "version": f"v{r['model_version']}",
+                        "version": version_cell(r["model_version"], links),
                         "variant": r["variant"],
                         "scored": r["n"],
                         "online ADE": r["ade"],
@@ -37,8 +46,11 @@ def render(ctx: DashboardContext) -> None:
                 ],
                 hide_index=True,
                 column_config={
-                    c: st.column_config.NumberColumn(c + " (m)", format="%.3f")
-                    for c in ("online ADE", "offline ADE", "online FDE", "offline FDE")
+                    "version": version_column("version", links),
+                    **{
+                        c: st.column_config.NumberColumn(c + " (m)", format="%.3f")
+                        for c in ("online ADE", "offline ADE", "online FDE", "offline FDE")
+                    },
                 },
             )
         else:
@@ -50,12 +62,20 @@ def render(ctx: DashboardContext) -> None:
     )
     if series is None or series.empty:
         return
-    offline = {str(r["model_version"]): r.get("test_ade") for r in (perf or {}).get("versions", [])}
+    versions = (perf or {}).get("versions", [])
+    offline = {  # metric -> the offline (test) figure of each version, drawn as dashed lines
+        m: {
+            f"v{r['model_version']} offline": r[f"test_{m}"]
+            for r in versions
+            if r.get(f"test_{m}") is not None
+        }
+        for m in ("ade", "fde")
+    }
+    gap, tz = pd.Timedelta(bucket), zone()  # a bucket without scored feedback is a gap
     for metric in ("ade", "fde"):
         wide = series.pivot_table(index="at", columns="model_version", values=metric)
         wide.columns = [f"v{c} online" for c in wide.columns]
-        if metric == "ade":
-            for version, value in offline.items():
-                if value is not None:
-                    wide[f"v{version} offline"] = value
-        st.line_chart(wide, y_label=f"{metric.upper()} (m)")
+        figure = time_chart(
+            wide, y_title=f"{metric.upper()} (m)", tz=tz, max_gap=gap, rules=offline[metric]
+        )
+        chart(figure)

@@ -7,9 +7,10 @@ from functools import partial
 import streamlit as st
 
 from trajops.dashboard.context import DashboardContext
-from trajops.dashboard.views._common import load
+from trajops.dashboard.views._common import load, when
 
 COLUMNS = ("severity", "rule", "key", "message", "count", "first_seen", "last_seen")
+TIMES = ("first_seen", "last_seen")
 
 
 def render(ctx: DashboardContext) -> None:
@@ -22,4 +23,7 @@ def render(ctx: DashboardContext) -> None:
         if not found:
             st.info(f"No {status} alert.")
             continue
-        st.dataframe([{k: a[k] for k in COLUMNS} for a in found], hide_index=True)
+        st.dataframe(
+            [{k: when(a[k]) if k in TIMES else a[k] for k in COLUMNS} for a in found],
+            hide_index=True,
+        )

@@ -1,13 +1,34 @@
-"""Drift: per-feature drift scores over time and the latest Evidently reports, embedded."""
+"""Drift: per-feature drift score against its threshold over time, the runs, and the latest
+Evidently reports, embedded."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import streamlit as st
 import streamlit.components.v1 as components
 
 from trajops.dashboard.context import DashboardContext
-from trajops.dashboard.sources import drift_scores
-from trajops.dashboard.views._common import load
+from trajops.dashboard.plots import drift_chart
+from trajops.dashboard.sources import drift_ratios, drift_thresholds
+from trajops.dashboard.views._common import (
+    chart,
+    load,
+    mlflow_links,
+    version_cell,
+    version_column,
+    when,
+    zone,
+)
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _thresholds(
+    _ctx: DashboardContext, registry_uri: str, model: str, versions: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    # A version's reference never changes: read it once an hour at most (keyed by where the
+    # registry is, the model and the versions; the context itself is not hashed).
+    return drift_thresholds(_ctx.registry(), versions)
 
 
 def render(ctx: DashboardContext) -> None:
@@ -18,16 +39,14 @@ def render(ctx: DashboardContext) -> None:
     if not reports:
         st.info("No drift run yet: `trajops drift run` or POST /v1/monitoring/drift/run.")
         return
-    st.subheader("Per-feature drift scores")
-    scores = drift_scores(reports)
-    if not scores.empty:
-        st.line_chart(scores, y_label="drift score")
+    _ratios(ctx, reports)
+    links = mlflow_links(ctx)
     st.dataframe(
         [
             {
                 "id": r["id"],
-                "at": r["created_at"],
-                "model": f"v{r['model_version']}" if r.get("model_version") else "-",
+                "at": when(r["created_at"]),
+                "model": version_cell(r.get("model_version"), links),
                 "drift": r["dataset_drift"],
                 "drifted features": ", ".join(r["drifted_features"]),
                 "inputs": r["n_current"],
@@ -36,6 +55,7 @@ def render(ctx: DashboardContext) -> None:
             for r in reports[:20]
         ],
         hide_index=True,
+        column_config={"model": version_column("model", links)},
     )
     st.subheader("Evidently report")
     ids = [r["id"] for r in reports[:20]]
@@ -52,3 +72,24 @@ def render(ctx: DashboardContext) -> None:
         st.iframe(html, height=900)
     else:  # pragma: no cover - Streamlit < 1.52
         components.html(html, height=900, scrolling=True)
+
+
+def _ratios(ctx: DashboardContext, reports: list[dict[str, Any]]) -> None:
+    st.subheader("Per-feature drift score / threshold")
+    versions = tuple(sorted({str(r["model_version"]) for r in reports if r.get("model_version")}))
+    cfg = ctx.config
+    thresholds = load(
+        "drift thresholds (model registry)",
+        lambda: _thresholds(ctx, cfg.registry_uri, cfg.model_name, versions),
+    )
+    ratios = drift_ratios(reports, thresholds or {})
+    if not ratios.empty:
+        chart(drift_chart(ratios, tz=zone()))
+    left_out = len(reports) - len(ratios)
+    if left_out:
+        st.caption(f"{left_out} run(s) not drawn: no reference thresholds for their model version.")
+    st.caption(
+        "Each feature's score is divided by the threshold its model's reference calibrated: "
+        "at or above the line at 1 the feature drifted. A feature missing from a run was not "
+        "tested (e.g. no input of the window had a neighbour)."
+    )

@@ -8,22 +8,28 @@ import streamlit as st
 
 from trajops.dashboard.context import DashboardContext
 from trajops.dashboard.sources import arm_intervals
-from trajops.dashboard.views._common import load, metres, number
+from trajops.dashboard.views._common import load, metres, mlflow_links, number, version_markdown
+from trajops.dashboard.views.actions import end_experiment, flash, start_experiment
 
 
 def render(ctx: DashboardContext) -> None:
     st.title("A/B experiments")
+    flash()
     found = load("experiments", ctx.client.experiments)
     if found is None:
         return
+    if not any(e["status"] == "running" for e in found):
+        with st.expander("Start an experiment", expanded=not found):
+            start_experiment(ctx)
     if not found:
-        st.info("No experiment yet: start one with `trajops experiments create`.")
+        st.info("No experiment yet: start one here or with `trajops experiments create`.")
         return
     labels = {f"{e['name']} ({e['status']}, {e['id']})": e["id"] for e in found}
     chosen = st.selectbox("experiment", list(labels), index=0, key="experiment")
     status = load("experiment status", lambda: ctx.client.experiment_status(labels[chosen or ""]))
     if status is not None:
         _show(ctx, status)
+        end_experiment(ctx, status)
 
 
 def _show(ctx: DashboardContext, status: dict[str, Any]) -> None:
@@ -76,6 +82,7 @@ def _show(ctx: DashboardContext, status: dict[str, Any]) -> None:
             }
         )
     st.dataframe(rows, hide_index=True)
+    _model_links(ctx, arms)
     st.subheader("Tests (challenger - control; positive: challenger worse)")
     tests = [
         {
@@ -95,3 +102,21 @@ def _show(ctx: DashboardContext, status: dict[str, Any]) -> None:
     st.dataframe(tests, hide_index=True)
     for breach in status.get("guardrail_breaches", []):
         st.error(f"guardrail breach: {breach['message']}")
+
+
+def _model_links(ctx: DashboardContext, arms: list[dict[str, Any]]) -> None:
+    """Each arm's model as a link into MLflow (an alias: the version it points at now)."""
+    links = mlflow_links(ctx)
+    if links is None:
+        return
+    aliases: dict[str, int] = {}
+    if any(not str(a["model_ref"]).isdigit() for a in arms):
+        aliases = load("aliases (model registry)", lambda: ctx.registry().aliases()) or {}
+    parts = []
+    for a in arms:
+        ref = str(a["model_ref"])
+        version = ref if ref.isdigit() else aliases.get(ref)
+        text = f"v{version}" if ref.isdigit() else f"{ref} (v{version})"
+        shown = ref if version is None else version_markdown(version, links, text)
+        parts.append(f"{a['name']}: {shown}")
+    st.caption("models in MLflow: " + " · ".join(parts))

@@ -8,7 +8,17 @@ import streamlit as st
 
 from trajops.dashboard.context import DashboardContext
 from trajops.dashboard.sources import registry_view
-from trajops.dashboard.views._common import load, metres, millis, noted_metric, scrape, share
+from trajops.dashboard.views._common import (
+    load,
+    metres,
+    millis,
+    mlflow_links,
+    noted_metric,
+    scrape,
+    share,
+    version_markdown,
+    when,
+)
 
 
 def render(ctx: DashboardContext) -> None:
@@ -39,6 +49,10 @@ def _models(ctx: DashboardContext) -> None:
                 continue
             ade = by_version.get(version, {}).get("test_ade")
             noted_metric(col, alias, f"v{version}", f"offline ADE {metres(ade)}")
+        links = mlflow_links(ctx)
+        if links is not None and view["aliases"]:
+            aliases = sorted(view["aliases"].items())
+            st.caption(" · ".join(f"{a}: {version_markdown(v, links)}" for a, v in aliases))
     if serving is not None:
         loaded = ", ".join(f"v{v['version']}" for v in serving.get("versions", [])) or "none"
         noted_metric(cols[2], "serving default", str(serving.get("default")), f"loaded {loaded}")
@@ -137,7 +151,8 @@ def _alerts(ctx: DashboardContext) -> None:
         return
     st.dataframe(
         [
-            {k: a[k] for k in ("severity", "rule", "key", "message", "count", "last_seen")}
+            {k: a[k] for k in ("severity", "rule", "key", "message", "count")}
+            | {"last_seen": when(a["last_seen"])}
             for a in firing
         ],
         hide_index=True,

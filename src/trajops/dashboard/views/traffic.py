@@ -8,8 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from trajops.dashboard.context import DashboardContext
+from trajops.dashboard.plots import time_chart
 from trajops.dashboard.sources import traffic_series
-from trajops.dashboard.views._common import load, millis, scrape, share
+from trajops.dashboard.views._common import chart, load, millis, scrape, share, zone
 
 WINDOWS = {"15 min": ("15m", "30s"), "1 hour": ("1h", "1min"), "1 day": ("1d", "15min")}
 
@@ -38,7 +39,9 @@ def render(ctx: DashboardContext) -> None:
         if rates:
             frame = pd.DataFrame(rates)
             frame["at"] = pd.to_datetime(frame["at"], unit="s", utc=True)
-            st.line_chart(frame.set_index("at")[["request_rate"]], y_label="requests/s")
+            # Scrapes happen while the page is open: a closed tab leaves a gap, not a slope.
+            wide = frame.set_index("at")[["request_rate"]]
+            chart(time_chart(wide, y_title="requests/s", tz=zone()))
     st.subheader("Every replica (audit trail)")
     label = st.selectbox("window", list(WINDOWS), index=1, key="traffic_window")
     span, bucket = WINDOWS[label or "1 hour"]
@@ -53,6 +56,9 @@ def render(ctx: DashboardContext) -> None:
         st.info("No request in this window.")
         return
     st.caption(f"{int(series['requests'].sum())} requests in the window.")
-    st.line_chart(series[["rate_per_s"]], y_label="requests/s")
-    st.line_chart(series[["p50_ms", "p95_ms", "p99_ms"]], y_label="/v1/predict latency (ms)")
-    st.line_chart(series[["error_rate"]], y_label="share of 5xx")
+    tz, gap = zone(), pd.Timedelta(bucket)  # a missing bucket is a gap
+    chart(time_chart(series[["rate_per_s"]], y_title="requests/s", tz=tz, max_gap=gap))
+    latency = series[["p50_ms", "p95_ms", "p99_ms"]]
+    chart(time_chart(latency, y_title="/v1/predict latency (ms)", tz=tz, max_gap=gap))
+    errors = series[["error_rate"]]
+    chart(time_chart(errors, y_title="share of 5xx", tz=tz, max_gap=gap, y_format=".1%"))

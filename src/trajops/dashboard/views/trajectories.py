@@ -7,7 +7,15 @@ import streamlit as st
 from trajops.dashboard.context import DashboardContext
 from trajops.dashboard.plots import trajectory_figure
 from trajops.dashboard.sources import recent_trajectories
-from trajops.dashboard.views._common import load, metres
+from trajops.dashboard.views._common import (
+    load,
+    metres,
+    mlflow_links,
+    version_cell,
+    version_column,
+    when,
+    zone,
+)
 
 
 def render(ctx: DashboardContext) -> None:
@@ -29,11 +37,12 @@ def render(ctx: DashboardContext) -> None:
     # Options are stable ids, not list positions: an auto-refresh with new traffic shifts the
     # list, and positions would then silently point at other agents.
     by_id = {(t.request_id, t.agent_key): t for t in found}
+    tz = zone()
     picked = st.multiselect(
         "agents",
         list(by_id),
         default=list(by_id)[:5],
-        format_func=lambda ident: by_id[ident].label,
+        format_func=lambda ident: by_id[ident].label(tz),
         key="traj_pick",
     )
     chosen = [by_id[ident] for ident in picked if ident in by_id]
@@ -41,13 +50,14 @@ def render(ctx: DashboardContext) -> None:
         st.info("Pick at least one agent.")
         return
     st.pyplot(trajectory_figure(chosen), clear_figure=False)
+    links = mlflow_links(ctx)
     st.dataframe(
         [
             {
-                "at": t.created_at,
+                "at": when(t.created_at),
                 "request": t.request_id,
                 "agent (pseudonym)": t.agent_key,
-                "version": f"v{t.model_version}",
+                "version": version_cell(t.model_version, links),
                 "variant": t.variant,
                 "ADE": metres(t.ade),
                 "FDE": metres(t.fde),
@@ -55,4 +65,5 @@ def render(ctx: DashboardContext) -> None:
             for t in chosen
         ],
         hide_index=True,
+        column_config={"version": version_column("version", links)},
     )
