@@ -57,6 +57,18 @@ class Settings(SecuritySettings):
     host: str = Field(default="127.0.0.1", description="Address `trajops serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `trajops serve` binds.")
     workers: int = Field(default=1, ge=1, le=64, description="Uvicorn worker processes.")
+    batching: bool = Field(
+        default=True,
+        description="Micro-batch concurrent requests to models that gain from it (the neural forecaster): one forward pass for many scenes.",
+    )
+    batch_max_wait_ms: float = Field(
+        default=2.0, ge=0, description="Longest extra wait for more requests before a batch starts."
+    )
+    batch_max_queue: int = Field(
+        default=512,
+        ge=1,
+        description="Requests waiting for one model; past this: 503 with Retry-After.",
+    )
     default_model: str = Field(
         default="champion",
         description="Registry alias or version number that serves unrouted traffic.",

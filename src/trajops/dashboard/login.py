@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,11 @@ from trajops.errors import TrajopsError
 
 SESSION = "trajops_session"
 """Key of the signed-in session in ``st.session_state``."""
+
+
+def _plain(text: str) -> str:
+    """``text`` (from a URL) with Markdown's special characters escaped, at most 300 long."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~])", r"\\\1", text[:300])
 
 
 def _keep(ctx: DashboardContext, session: dict[str, Any]) -> None:
@@ -59,8 +65,8 @@ def _redeem_sso(ctx: DashboardContext) -> None:
     """Turn a single sign-on's ``login_code`` (or ``login_error``) in the URL into a session
     (or a message), and take it out of the address bar."""
     params = st.query_params
-    if "login_error" in params:
-        st.error(f"Single sign-on failed: {params['login_error']}")
+    if "login_error" in params:  # anyone can craft this URL: shown as plain text only
+        st.error(f"Single sign-on failed: {_plain(params['login_error'])}")
         del params["login_error"]
     code = params.get("login_code")
     if code:

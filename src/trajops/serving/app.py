@@ -29,6 +29,7 @@ from trajops.experiments.runtime import ExperimentRuntime
 from trajops.monitoring.jobs import JobsConfig, MonitoringJobs, OfflineMetrics
 from trajops.monitoring.metrics import ServingMetrics
 from trajops.monitoring.service import Monitor
+from trajops.prediction.batching import BatchConfig
 from trajops.prediction.cache import RedisCacheConfig, create_cache
 from trajops.prediction.pool import ModelPool, PoolConfig
 from trajops.prediction.service import PredictionService, ServiceConfig
@@ -58,7 +59,8 @@ class AppOptions:
     """Tuning that is not configuration (tests and benchmarks pass their own)."""
 
     pool: PoolConfig = field(default_factory=PoolConfig)
-    service: ServiceConfig = field(default_factory=ServiceConfig)
+    service: ServiceConfig | None = None
+    """None: from the settings (``batching``, ``batch_*``)."""
     redis: RedisCacheConfig = field(default_factory=RedisCacheConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     migrations: MigrationConfig = field(default_factory=MigrationConfig)
@@ -67,6 +69,14 @@ class AppOptions:
     freeze_gc: bool = True
     """``gc.freeze()`` after startup (see the lifespan); off when embedding the app in a
     process whose own objects should stay collectable."""
+
+
+def service_config(settings: Settings) -> ServiceConfig:
+    """The prediction service's tuning from the settings."""
+    batching = BatchConfig(
+        max_wait_ms=settings.batch_max_wait_ms, max_queue=settings.batch_max_queue
+    )
+    return ServiceConfig(batching=batching if settings.batching else None)
 
 
 @asynccontextmanager
@@ -125,7 +135,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         log=monitor,
         experiments=experiments,
         exposed=settings.exposed_models,
-        config=options.service,
+        config=options.service or service_config(settings),
     )
     app.state.offline = offline = OfflineMetrics(settings, metrics, options.jobs)
     app.state.jobs = jobs = MonitoringJobs(

@@ -178,3 +178,12 @@ def test_signing_out_ends_the_session_at_the_service(site: Site) -> None:
     assert [t.label for t in at2.text_input] == ["User name", "Password"]
     r = httpx.get(f"{site.url}/v1/auth/me", headers={"X-API-Key": session["token"]})
     assert r.status_code == 401
+
+
+def test_a_login_error_in_the_url_is_shown_as_plain_text(site: Site) -> None:
+    at = AppTest.from_function(_main, default_timeout=90)
+    at.query_params["login_error"] = "[call us](http://phish.example) now"
+    at.run()
+    (error,) = [e.value for e in at.error]
+    assert error == r"Single sign-on failed: \[call us\]\(http://phish\.example\) now"
+    assert "login_error" not in at.query_params
