@@ -20,6 +20,18 @@ from starlette.types import Scope
 
 from trajops.security.audit import audit_row, digest_payload
 from trajops.security.policy import READ_METHODS
+
+SECRET_BODIES = frozenset(
+    {
+        "/v1/auth/login",
+        "/v1/auth/oidc/exchange",
+        "/v1/users",
+        "/v1/users/{name}/reset-password",
+    }
+)
+"""Routes whose bodies hold a password or a one-time code: their audit rows keep no digest of
+the body (a fast hash of a known JSON shape would let anyone who reads the audit trail test
+password guesses offline, which argon2 is there to prevent)."""
 from trajops.serving.middleware import (
     BODY_KEY,
     KEY_ID_KEY,
@@ -146,7 +158,9 @@ class RequestAuditor:
                 key_id=scope.get(KEY_ID_KEY),
                 request_id=scope.get(REQUEST_ID_KEY) or _header(scope, b"x-request-id"),
                 model_version=scope.get(MODEL_VERSION_KEY),
-                payload_digest=digest_payload(body) if body else None,
+                payload_digest=digest_payload(body)
+                if body and route not in SECRET_BODIES
+                else None,
                 client_key=client_key,
                 details=details,
             )

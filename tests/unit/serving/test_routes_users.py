@@ -154,6 +154,15 @@ def test_an_admin_manages_people_and_keys(site: Site) -> None:
     assert bad.status_code == 422 and "invalid user name" in bad.json()["error"]["message"]
 
 
+def test_no_digest_of_a_password_is_kept_in_the_audit_trail(site: Site) -> None:
+    assert login(site, "vera").status_code == 200
+    rows = _audit_rows(site, "/v1/auth/login")
+    assert rows and all(r.payload_digest is None for r in rows)
+    assert any(r.details.get("user") == "vera" and r.status == 200 for r in rows)
+    created = _audit_rows(site, "/v1/users")
+    assert all(r.payload_digest is None for r in created if r.method == "POST")
+
+
 def test_sign_out_ends_the_session(site: Site) -> None:
     token = login(site, "vera").json()["token"]
     assert site.http.post("/v1/auth/logout", headers=bearer(token)).status_code == 200
