@@ -177,9 +177,13 @@ class OidcClient:
             raise ServiceUnavailable(
                 f"identity provider unreachable ({type(exc).__name__})"
             ) from None
-        if response.status_code != 200 or "id_token" not in response.text:
+        try:
+            id_token = str(response.json()["id_token"]) if response.status_code == 200 else None
+        except (ValueError, KeyError, TypeError):
+            id_token = None
+        if id_token is None:
             raise _refused(f"the identity provider refused the code (HTTP {response.status_code})")
-        claims = self._validate(str(response.json()["id_token"]), nonce=str(flow["n"]))
+        claims = self._validate(id_token, nonce=str(flow["n"]))
         subject = f"{self.config.issuer}|{claims['sub']}"
         groups = claims.get(self.config.groups_claim) or []
         groups = (groups,) if isinstance(groups, str) else tuple(str(g) for g in groups)
