@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -16,7 +16,6 @@ from trajops.errors import PromotionRefused
 if TYPE_CHECKING:  # MLflow loads lazily: `trajops --help` stays fast
     from trajops.registry.adapter import ModelVersionInfo, Registry
     from trajops.registry.history import AliasEvent
-    from trajops.registry.promotion import PromotionResult
 
 app = typer.Typer(no_args_is_help=True, help="The model registry: list, promote, roll back.")
 
@@ -32,19 +31,6 @@ def _registry() -> Registry:
 
     quiet_mlflow()
     return Registry.from_settings(load_settings())
-
-
-def moved_dict(result: PromotionResult) -> dict[str, Any]:
-    """What a promotion or rollback did, for ``--json``."""
-    return {
-        "alias": result.alias,
-        "version": result.version,
-        "previous": result.previous,
-        "changed": result.changed,
-        "checks": [c.to_dict() for c in result.checks],
-        "candidate_ade": result.candidate_ade,
-        "champion_ade": result.champion_ade,
-    }
 
 
 def with_cli_hint(exc: PromotionRefused, *, suggest_eval_data: bool) -> PromotionRefused:
@@ -181,7 +167,7 @@ def promote_cmd(
     except PromotionRefused as exc:
         raise with_cli_hint(exc, suggest_eval_data=eval_data is None) from None
     if as_json:
-        emit_json({**moved_dict(result), "name": registry.name, "forced": force})
+        emit_json({**result.to_dict(), "name": registry.name, "forced": force})
         return
     if not result.changed:
         console.print(f"v{result.version} already is {alias}; nothing changed")
@@ -210,7 +196,7 @@ def rollback_cmd(
     registry = _registry()
     result = rollback(registry, alias=alias, reason=reason, actor=actor)
     if as_json:
-        emit_json({**moved_dict(result), "name": registry.name})
+        emit_json({**result.to_dict(), "name": registry.name})
         return
     console.print(f"{alias}: v{result.previous} -> [bold]v{result.version}[/bold] (rolled back)")
 

@@ -76,6 +76,18 @@ class PromotionResult:
     candidate_ade: float | None = None
     champion_ade: float | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """What the move did (the gate's checks included), for JSON answers."""
+        return {
+            "alias": self.alias,
+            "version": self.version,
+            "previous": self.previous,
+            "changed": self.changed,
+            "checks": [c.to_dict() for c in self.checks],
+            "candidate_ade": self.candidate_ade,
+            "champion_ade": self.champion_ade,
+        }
+
 
 def evaluation_windows(data: Path | None = None, config: EvalSetConfig | None = None) -> WindowSet:
     """The gate's evaluation windows: from a tracks file/folder, or a fixed simulated set."""

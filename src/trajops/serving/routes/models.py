@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -18,7 +18,6 @@ from trajops.settings import Settings
 
 if TYPE_CHECKING:  # MLflow loads lazily
     from trajops.registry.adapter import Registry
-    from trajops.registry.promotion import PromotionResult
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -71,18 +70,6 @@ def _actor(request: Request) -> str:
     return f"user:{user}" if user else f"key:{key}" if key else "api"
 
 
-def _moved(result: PromotionResult) -> dict[str, Any]:
-    return {
-        "alias": result.alias,
-        "version": result.version,
-        "previous": result.previous,
-        "changed": result.changed,
-        "checks": [c.to_dict() for c in result.checks],
-        "candidate_ade": result.candidate_ade,
-        "champion_ade": result.champion_ade,
-    }
-
-
 @router.post(
     "/{version}/promote",
     summary="Point an alias at a version through the promotion gate (recorded, audited)",
@@ -109,7 +96,7 @@ async def promote_version(
         )
     )
     await pool.refresh()
-    return OrjsonResponse(_moved(result))
+    return OrjsonResponse(result.to_dict())
 
 
 @router.post(
@@ -133,4 +120,4 @@ async def rollback_alias(
         )
     )
     await pool.refresh()
-    return OrjsonResponse(_moved(result))
+    return OrjsonResponse(result.to_dict())
