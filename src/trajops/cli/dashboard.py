@@ -59,8 +59,9 @@ def dashboard(
     api_key: Annotated[
         str | None,
         typer.Option(
-            help="Admin API key for the service (default TRAJOPS_DASHBOARD_API_KEY; prefer "
-            "the variable: options show in the process list)."
+            help="The dashboard's API key, used only with sign-in off (TRAJOPS_DASHBOARD_LOGIN="
+            "false; default TRAJOPS_DASHBOARD_API_KEY; prefer the variable: options show in "
+            "the process list)."
         ),
     ] = None,
     refresh: Annotated[
@@ -73,8 +74,8 @@ def dashboard(
 ) -> None:
     """Serve the operations dashboard (Streamlit).
 
-    Models, traffic, accuracy, experiments, drift, alerts and recent trajectories, read from
-    the service's API, the store and the registry.
+    People sign in (users of `trajops users`, or single sign-on) and act by role: models,
+    traffic, accuracy, experiments, drift, alerts, trajectories, people and keys.
     """
     if port is not None and not 1 <= port <= 65535:
         raise ValidationError(
