@@ -2,9 +2,10 @@
 
 Layout: ``<root>/<fold>/{train,val,test}/*.txt`` for each fold in :data:`SCENES`. For each fold
 a model is fitted on ``train``, selected on ``val`` and scored on ``test`` (the held-out
-scene). Results are tidy rows ``{"model", "scene", "n", "ade", "fde"}`` (plus ``min_ade`` and
-``min_fde`` with K > 1 samples) and one ``"scene": "average"`` row per model: the unweighted
-mean over the scenes, as the literature reports it.
+scene). Results are tidy rows ``{"model", "scene", "n", "ade", "fde"}`` plus the field's other
+metrics (:func:`score` lists them; ``min_ade``, ``min_fde`` and the sample metrics with K > 1)
+and one ``"scene": "average"`` row per model: the unweighted mean over the scenes, as the
+literature reports it.
 
 Windowing variants:
 
@@ -28,11 +29,33 @@ import pandas as pd
 from trajops.data.readers import SCENES, read_eth_ucy_split
 from trajops.data.windows import WindowConfig, WindowSet, make_windows
 from trajops.errors import DataError, ValidationError
-from trajops.evaluation.metrics import ade, fde, min_ade_fde
+from trajops.evaluation.metrics import (
+    ade,
+    coverage,
+    fde,
+    kde_nll,
+    min_ade_fde,
+    min_fde_miss_rate,
+    miss_rate,
+    per_horizon,
+)
+from trajops.evaluation.scene_metrics import collision_rate, scene_groups
 
 Protocol = Literal["loso", "sgan"]
 PROTOCOLS: tuple[str, ...] = ("loso", "sgan")
 AVERAGE = "average"
+COVERAGE_LEVELS: tuple[float, ...] = (0.5, 0.9)
+"""Levels of the ``coverage_<p>`` keys of :func:`score`."""
+PER_STEP = "ade_per_step"
+SCALAR_METRICS: tuple[str, ...] = (
+    "miss_rate",
+    "collision_rate",
+    "gt_collision_rate",
+    "min_fde_miss_rate",
+    "kde_nll",
+    *(f"coverage_{round(p * 100)}" for p in COVERAGE_LEVELS),
+)
+"""The scalar keys :func:`score` adds to ADE/FDE and minADE/minFDE (averaged like them)."""
 
 
 @dataclass(frozen=True)
@@ -145,27 +168,59 @@ def average_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "scene": AVERAGE,
             "n": int(sum(r["n"] for r in mine)),
         }
-        for key in ("ade", "fde", "min_ade", "min_fde"):
+        for key in ("ade", "fde", "min_ade", "min_fde", *SCALAR_METRICS):
             if all(key in r for r in mine):
                 row[key] = float(np.mean([r[key] for r in mine]))
+        if all(PER_STEP in r for r in mine):
+            row[PER_STEP] = [float(v) for v in np.mean([r[PER_STEP] for r in mine], axis=0)]
         out.append(row)
     return out
 
 
 def score(model: Any, windows: WindowSet, *, num_samples: int = 1, seed: int = 0) -> dict[str, Any]:
-    """ADE/FDE of a fitted forecaster on ``windows`` (plus minADE/minFDE when K > 1)."""
+    """The field's metrics of a fitted forecaster on ``windows``.
+
+    Keys of the deterministic forecast: ``n``, ``ade``, ``fde``, ``miss_rate`` (FDE above
+    :data:`~trajops.evaluation.metrics.MISS_THRESHOLD_M`), ``collision_rate`` and, on the true
+    futures as the reference, ``gt_collision_rate`` (agents of a scene within
+    :data:`~trajops.evaluation.scene_metrics.COLLISION_DISTANCE_M`), ``ade_per_step`` (a list
+    of T_pred mean errors). With K > 1 samples also ``min_ade``, ``min_fde``,
+    ``min_fde_miss_rate``, ``kde_nll`` and ``coverage_50`` / ``coverage_90``.
+    """
     pred = model.predict(windows.obs, neighbours=windows.neighbours)  # (N, T_pred, 2)
-    row: dict[str, Any] = {
-        "n": len(windows),
-        "ade": ade(pred, windows.fut),
-        "fde": fde(pred, windows.fut),
-    }
+    fut = windows.fut  # (N, T_pred, 2)
+    samples = None
     if num_samples > 1:
         samples = model.predict(
             windows.obs, neighbours=windows.neighbours, num_samples=num_samples, seed=seed
-        )
-        row["min_ade"], row["min_fde"] = min_ade_fde(samples, windows.fut)
+        )  # (N, K, T_pred, 2)
+    row: dict[str, Any] = {"n": len(windows), "ade": ade(pred, fut), "fde": fde(pred, fut)}
+    if samples is not None:
+        row["min_ade"], row["min_fde"] = min_ade_fde(samples, fut)
+    row.update(field_metrics(pred, samples, windows))
+    row[PER_STEP] = [float(v) for v in per_horizon(pred, fut)]
     return row
+
+
+def field_metrics(
+    pred: np.ndarray, samples: np.ndarray | None, windows: WindowSet
+) -> dict[str, float]:
+    """The scalar metrics besides ADE/FDE (:data:`SCALAR_METRICS`) of a forecast of
+    ``windows``: from ``pred (N, T_pred, 2)``, and from ``samples (N, K, T_pred, 2)`` when
+    given."""
+    fut = windows.fut  # (N, T_pred, 2)
+    groups = scene_groups(windows)  # (N,)
+    out = {
+        "miss_rate": miss_rate(pred, fut),
+        "collision_rate": collision_rate(pred, groups),
+        "gt_collision_rate": collision_rate(fut, groups),
+    }
+    if samples is not None:
+        out["min_fde_miss_rate"] = min_fde_miss_rate(samples, fut)
+        out["kde_nll"] = kde_nll(samples, fut)
+        for level in COVERAGE_LEVELS:
+            out[f"coverage_{round(level * 100)}"] = coverage(samples, fut, level=level)
+    return out
 
 
 def evaluate_models(
@@ -185,7 +240,7 @@ def evaluate_models(
         root: ETH/UCY root with ``<fold>/{train,val,test}`` folders.
         models: model names for :func:`trajops.models.create_model`.
         protocol: ``loso`` (default windowing) or ``sgan`` (Social-GAN windowing).
-        num_samples: K; with K > 1 rows also carry ``min_ade`` and ``min_fde``.
+        num_samples: K; with K > 1 rows also carry the sample metrics of :func:`score`.
         scenes: folds to run (all five by default).
         model_params: per-model keyword arguments for ``create_model``.
         seed: seed for the sampled forecasts.

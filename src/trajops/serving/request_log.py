@@ -20,18 +20,6 @@ from starlette.types import Scope
 
 from trajops.security.audit import audit_row, digest_payload
 from trajops.security.policy import READ_METHODS
-
-SECRET_BODIES = frozenset(
-    {
-        "/v1/auth/login",
-        "/v1/auth/oidc/exchange",
-        "/v1/users",
-        "/v1/users/{name}/reset-password",
-    }
-)
-"""Routes whose bodies hold a password or a one-time code: their audit rows keep no digest of
-the body (a fast hash of a known JSON shape would let anyone who reads the audit trail test
-password guesses offline, which argon2 is there to prevent)."""
 from trajops.serving.middleware import (
     BODY_KEY,
     KEY_ID_KEY,
@@ -44,6 +32,19 @@ if TYPE_CHECKING:
     from trajops.logpipe.writer import LogSink
     from trajops.monitoring.metrics import ServingMetrics
     from trajops.monitoring.service import Monitor
+
+SECRET_BODIES = frozenset(
+    {
+        "/v1/auth/login",
+        "/v1/auth/oidc/exchange",
+        "/v1/users",
+        "/v1/users/{name}/reset-password",
+    }
+)
+"""Routes whose bodies hold a password or a one-time code: their audit rows keep no digest of
+the body (a fast hash of a known JSON shape would let anyone who reads the audit trail test
+password guesses offline, which argon2 is there to prevent)."""
+
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from trajops.data.windows import WindowSet
 from trajops.evaluation.groups import grouped_rows
 from trajops.evaluation.metrics import ade, fde, min_ade_fde, per_horizon
 from trajops.evaluation.plots import plot_horizon, plot_samples
+from trajops.evaluation.protocol import field_metrics
 from trajops.models.base import Forecaster
 
 EVALUATION_PATH = "evaluation.json"
@@ -64,6 +65,9 @@ class Evaluation:
     horizon: list[float]
     scenes: dict[str, dict[str, float]] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
+    field_metrics: dict[str, float] = field(default_factory=dict)
+    """Miss and collision rates, KDE NLL and coverage of the samples
+    (:func:`trajops.evaluation.protocol.field_metrics`)."""
 
     def metrics(self, prefix: str = "test") -> dict[str, float]:
         """Flat MLflow metrics (the per-horizon curve is logged separately, step = t)."""
@@ -72,6 +76,7 @@ class Evaluation:
             f"{prefix}_fde": self.fde,
             f"{prefix}_min_ade_{MIN_OF_K}": self.min_ade,
             f"{prefix}_min_fde_{MIN_OF_K}": self.min_fde,
+            **{f"{prefix}_{k}": v for k, v in self.field_metrics.items()},
         }
         for scene, row in self.scenes.items():
             out[metric_key(f"{prefix}_ade", "scene", scene)] = row["ade"]
@@ -98,6 +103,7 @@ class Evaluation:
             "fde": self.fde,
             f"min_ade_{MIN_OF_K}": self.min_ade,
             f"min_fde_{MIN_OF_K}": self.min_fde,
+            **{k: (v if math.isfinite(v) else None) for k, v in self.field_metrics.items()},
             "horizon": [
                 {"t_s": round((i + 1) * STEP_S, 6), "error": e} for i, e in enumerate(self.horizon)
             ],
@@ -132,6 +138,7 @@ def evaluate(
         horizon=[float(e) for e in per_horizon(pred, windows.fut)],
         scenes=scenes,
         groups=grouped_rows(pred, windows, model=model.name),
+        field_metrics=field_metrics(pred, samples, windows),
     )
     return report, pred
 

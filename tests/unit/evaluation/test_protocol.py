@@ -34,7 +34,18 @@ def test_cv_rows_per_scene_and_the_average(layout: Path) -> None:
     assert scenes == [*SCENES, "average"]
     for r in result.rows[:-1]:
         assert r["n"] == 3 * 5  # 3 agents x (24 - 20 + 1) windows
-        assert set(r) == {"model", "scene", "n", "ade", "fde"}
+        assert set(r) == {
+            "model",
+            "scene",
+            "n",
+            "ade",
+            "fde",
+            "miss_rate",
+            "collision_rate",
+            "gt_collision_rate",
+            "ade_per_step",
+        }
+        assert r["miss_rate"] == 0.0 and len(r["ade_per_step"]) == 12
         assert r["ade"] < 0.3  # straight walkers; CV amplifies the 2 cm noise of the last step
     avg = result.rows[-1]
     assert avg["n"] == 75

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import mlflow
@@ -45,6 +46,11 @@ def test_a_registered_training_run_holds_params_metrics_artifacts_and_lineage(
     metrics = run.data.metrics
     assert 0 < metrics["test_ade"] < metrics["test_fde"]
     assert metrics["test_min_ade_20"] <= metrics["test_ade"]
+    for name in ("miss_rate", "collision_rate", "gt_collision_rate", "min_fde_miss_rate"):
+        assert 0 <= metrics[f"test_{name}"] <= 1, name  # the field's metrics reach MLflow
+    assert metrics["test_min_fde_miss_rate"] <= metrics["test_miss_rate"]
+    assert 0 <= metrics["test_coverage_50"] <= metrics["test_coverage_90"] <= 1
+    assert math.isfinite(metrics["test_kde_nll"])
     scenes = set(small_splits.test["scene"])
     assert {f"test_ade/scene/{s}" for s in scenes} <= set(metrics)
     assert any(k.startswith("test_ade/speed/") for k in metrics)
