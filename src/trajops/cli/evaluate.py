@@ -73,6 +73,10 @@ def evaluate(
     device: Annotated[
         str | None, typer.Option("--device", help="Neural model device: auto, cpu or cuda.")
     ] = None,
+    ensemble: Annotated[
+        int | None,
+        typer.Option("--ensemble", help="Members of the neural model (their mean forecasts)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Benchmark the models on ETH/UCY, leaving one scene out.
@@ -80,6 +84,7 @@ def evaluate(
     Each model is fitted on every leave-one-scene-out fold; test ADE/FDE are reported per
     scene and on average.
     """
+    from trajops.cli.train import ensemble_params
     from trajops.evaluation.protocol import PROTOCOLS, evaluate_models
     from trajops.models import MODEL_NAMES
 
@@ -112,6 +117,7 @@ def evaluate(
     neural: dict[str, Any] = {"device": device or settings.device, "seed": settings.seed}
     if epochs is not None:
         neural["epochs"] = epochs
+    neural.update(ensemble_params("neural", ensemble))
     with Progress(console=status_console(), transient=True) as progress:
         task = progress.add_task("evaluating", total=len(names) * len(folds))
 

@@ -86,16 +86,40 @@ def result_dict(result: TrainResult) -> dict[str, object]:
     }
 
 
-def _check_sources(data: Path | None, simulate: bool, fold: str | None, loso: bool) -> None:
+def _check_sources(
+    data: Path | None, simulate: bool, fold: str | None, loso: bool, all_scenes: bool = False
+) -> None:
     if (data is None) == (not simulate):
         raise ValidationError(
             "give exactly one of --data PATH or --simulate",
             details=[{"loc": ["data"], "msg": "exactly one of --data / --simulate"}],
         )
-    if fold and loso:
-        raise ValidationError("--fold and --loso exclude each other")
-    if (fold or loso) and data is None:
-        raise ValidationError("--fold / --loso need --data pointing at an ETH/UCY root")
+    if sum((bool(fold), loso, all_scenes)) > 1:
+        raise ValidationError("--fold, --loso and --all-scenes exclude each other")
+    if (fold or loso or all_scenes) and data is None:
+        raise ValidationError(
+            "--fold / --loso / --all-scenes need --data pointing at an ETH/UCY root"
+        )
+
+
+def ensemble_params(model: str, ensemble: int | None) -> dict[str, int]:
+    """``{"ensemble": N}`` for the neural model (``{}`` when not asked).
+
+    Raises:
+        ValidationError: N < 1, or an ensemble of a model other than the neural one.
+    """
+    if ensemble is None:
+        return {}
+    if ensemble < 1:
+        raise ValidationError(
+            "--ensemble must be at least 1", details=[{"loc": ["ensemble"], "msg": "< 1"}]
+        )
+    if model != "neural":
+        raise ValidationError(
+            f"--ensemble applies to the neural model, not {model!r}",
+            details=[{"loc": ["ensemble"], "msg": "neural only"}],
+        )
+    return {"ensemble": ensemble}
 
 
 def run_training(
@@ -106,6 +130,7 @@ def run_training(
     simulate: bool,
     fold: str | None = None,
     loso: bool = False,
+    all_scenes: bool = False,
     sim_scenes: int = SIM_SCENES,
     sim_agents: int = SIM_AGENTS,
     sim_steps: int = SIM_STEPS,
@@ -120,13 +145,19 @@ def run_training(
     from trajops.tracking import datasets
     from trajops.training.run import STEPS, build_model, train_loso, train_run
 
-    _check_sources(data, simulate, fold, loso)
+    _check_sources(data, simulate, fold, loso, all_scenes)
     build_model(spec, settings)  # an unknown model or bad hyper-parameter fails before any work
     steps = len(STEPS) if spec.register else len(STEPS) - 1
     if data is not None and datasets.is_eth_ucy_root(data):
+        if all_scenes:
+            with step_progress(steps, label=f"{spec.model} all sites") as on_step:
+                return None, [
+                    train_run(settings, spec, datasets.eth_ucy_all_sites(data), on_step=on_step)
+                ]
         if not (fold or loso):
             raise ValidationError(
-                f"{data} is an ETH/UCY root: choose a fold with --fold SCENE or run --loso",
+                f"{data} is an ETH/UCY root: choose a fold with --fold SCENE, run --loso, or "
+                "train on every site with --all-scenes",
                 details=[{"loc": ["fold"], "msg": "required for an ETH/UCY root"}],
             )
         folds = [fold] if fold else list_folds(data)
@@ -138,8 +169,10 @@ def run_training(
             return parent, results
         only = splits[0]
     elif data is not None:
-        if fold or loso:
-            raise ValidationError(f"{data} is not an ETH/UCY root; --fold / --loso need one")
+        if fold or loso or all_scenes:
+            raise ValidationError(
+                f"{data} is not an ETH/UCY root; --fold / --loso / --all-scenes need one"
+            )
         only = datasets.path_splits(data, seed=spec.seed)
     else:
         config = SimulationConfig(
@@ -166,6 +199,14 @@ def train(
     loso: Annotated[
         bool, typer.Option("--loso", help="Every ETH/UCY fold, one nested run each.")
     ] = False,
+    all_scenes: Annotated[
+        bool,
+        typer.Option(
+            "--all-scenes",
+            help="Every ETH/UCY site in one model: each recording cut in time (70 % train, "
+            "15 % validation, 15 % test).",
+        ),
+    ] = False,
     simulate: Annotated[
         bool, typer.Option("--simulate", help="Train on simulated crowds.")
     ] = False,
@@ -181,6 +222,13 @@ def train(
         bool, typer.Option("--register", help="Register the model after a successful run.")
     ] = False,
     epochs: Annotated[int | None, typer.Option(help="Epochs of the neural model.")] = None,
+    ensemble: Annotated[
+        int | None,
+        typer.Option(
+            help="Members of the neural model (seeds seed, seed+1, ...; the forecast is their "
+            "mean); registered and served as one version."
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: TRAJOPS_SEED).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -199,6 +247,7 @@ def train(
         seed=settings.seed if seed is None else seed,
         experiment=experiment,
         register=register,
+        model_params=ensemble_params(model, ensemble),
     )
     parent, results = run_training(
         settings,
@@ -207,6 +256,7 @@ def train(
         simulate=simulate,
         fold=fold,
         loso=loso,
+        all_scenes=all_scenes,
         sim_scenes=sim_scenes,
         sim_agents=sim_agents,
         sim_steps=sim_steps,

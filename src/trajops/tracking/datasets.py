@@ -104,6 +104,40 @@ def eth_ucy_splits(root: Path, fold: str) -> DataSplits:
     )
 
 
+def eth_ucy_all_sites(root: Path) -> DataSplits:
+    """Every ETH/UCY recording once, each cut in time: its first 70 % of frames train, the next
+    15 % validation, the last 15 % test (:func:`split_by_time`), so that every site is in every
+    split and validation is later in time than training.
+
+    A fold's ``test`` folder holds its recordings whole; recordings that are never a test
+    scene (``crowds_zara03``, ``uni_examples``) are the union of their ``train`` and ``val``
+    files (frame numbers are the recording's own), read from the first fold that has them.
+    """
+    from trajops.data.readers import list_folds
+
+    whole: dict[str, pd.DataFrame] = {}
+    folds = list_folds(root)
+    if not folds:
+        raise ValidationError(f"{root} is not an ETH/UCY root")
+    for fold in folds:
+        for scene, part in read_eth_ucy_split(root, fold, "test").groupby("scene", sort=False):
+            whole[str(scene)] = part
+    for fold in folds:
+        pieces = [read_eth_ucy_split(root, fold, split) for split in ("train", "val")]
+        both = pd.concat(pieces, ignore_index=True)
+        both["scene"] = both["scene"].str.replace(r"_(train|val)$", "", regex=True)
+        for scene, part in both.groupby("scene", sort=False):
+            if str(scene) not in whole:
+                whole[str(scene)] = part.drop_duplicates(["frame", "agent_id"])
+    tracks = pd.concat(whole.values(), ignore_index=True).sort_values(
+        ["scene", "frame", "agent_id"], kind="stable", ignore_index=True
+    )
+    train, val, test = split_by_time(tracks)
+    return DataSplits(
+        name="eth_ucy-all", source=str(root.resolve()), train=train, val=val, test=test
+    )
+
+
 def simulated_splits(config: SimulationConfig) -> DataSplits:
     """Simulated scenes split by scene (``config.n_scenes`` must be at least 3)."""
     if config.n_scenes < 3:

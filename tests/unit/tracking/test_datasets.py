@@ -10,6 +10,7 @@ import pytest
 from trajops.data.simulator import SimulationConfig, simulate
 from trajops.errors import ValidationError
 from trajops.tracking.datasets import (
+    eth_ucy_all_sites,
     eth_ucy_splits,
     is_eth_ucy_root,
     path_splits,
@@ -59,3 +60,32 @@ def test_eth_ucy_fold_holds_out_its_scene() -> None:
     assert set(splits.test["scene"]) == {"biwi_hotel"}
     assert not any("hotel" in s for s in splits.train["scene"].unique())
     assert splits.fold == "hotel"
+
+
+def _write(path: Path, frames: range, agents: int = 2) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{f}.0\t{a}.0\t{0.4 * f + a}\t{a}.0" for f in frames for a in range(agents)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_all_sites_holds_every_recording_once_cut_in_time(tmp_path: Path) -> None:
+    """A two-fold root: each fold's test recording is whole; a recording that is never a test
+    scene is the union of its train and val files."""
+    for fold, own in (("eth", "biwi_eth"), ("hotel", "biwi_hotel")):
+        other = "biwi_hotel" if fold == "eth" else "biwi_eth"
+        _write(tmp_path / fold / "test" / f"{own}.txt", range(0, 1000, 10))
+        _write(tmp_path / fold / "train" / f"{other}_train.txt", range(0, 800, 10))
+        _write(tmp_path / fold / "val" / f"{other}_val.txt", range(800, 1000, 10))
+        _write(tmp_path / fold / "train" / "zara03_train.txt", range(0, 600, 10))
+        _write(tmp_path / fold / "val" / "zara03_val.txt", range(600, 700, 10))
+    splits = eth_ucy_all_sites(tmp_path)
+    assert splits.name == "eth_ucy-all" and splits.fold is None
+    for _, part in splits.items():  # every site in every split
+        assert set(part["scene"]) == {"biwi_eth", "biwi_hotel", "zara03"}
+    total = sum(len(part) for _, part in splits.items())
+    assert total == 2 * (100 + 100 + 70)  # each recording once (no fold's copy twice)
+    for scene in ("biwi_eth", "biwi_hotel", "zara03"):  # validation is later than training
+        train, val, test = (p[p["scene"] == scene]["frame"] for _, p in splits.items())
+        assert train.max() < val.min() <= val.max() < test.min()
+    with pytest.raises(ValidationError, match="not an ETH/UCY root"):
+        eth_ucy_all_sites(tmp_path / "eth" / "test")
