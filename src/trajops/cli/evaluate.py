@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +9,14 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from trajops.cli._common import JsonOpt, console, emit_json, load_settings, status_console
+from trajops.cli._common import (
+    JsonOpt,
+    console,
+    emit_json,
+    json_text,
+    load_settings,
+    status_console,
+)
 from trajops.data.readers import SCENES
 from trajops.errors import ValidationError
 
@@ -41,6 +47,37 @@ def results_table(rows: list[dict[str, Any]], *, title: str) -> Table:
                 f"{r.get('min_fde', float('nan')):.3f}",
             ]
         table.add_row(*cells, style="bold" if r["scene"] == "average" else None)
+    return table
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        found = sorted({int(p) for p in text.split(",") if p.strip()})
+    except ValueError:
+        raise ValidationError(
+            f"--seeds {text!r}: give comma-separated integers, e.g. 0,1,2",
+            details=[{"loc": ["seeds"], "msg": "not integers"}],
+        ) from None
+    if not found:
+        raise ValidationError("--seeds is empty", details=[{"loc": ["seeds"], "msg": "empty"}])
+    return found
+
+
+def spread_table(summary: list[dict[str, Any]], *, title: str) -> Table:
+    """Mean ± standard deviation over the seeds of ADE / FDE (and minADE / minFDE)."""
+    table = Table(title=title)
+    for col in ("model", "scene", "ADE", "FDE", "minADE", "minFDE"):
+        table.add_column(col)
+
+    def cell(row: dict[str, Any], key: str) -> str:
+        stats = row.get(key)
+        return "-" if stats is None else f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+    for r in summary:
+        table.add_row(
+            r["model"], r["scene"], *(cell(r, k) for k in ("ade", "fde", "min_ade", "min_fde")),
+            style="bold" if r["scene"] == "average" else None,
+        )  # fmt: skip
     return table
 
 
@@ -77,6 +114,14 @@ def evaluate(
         int | None,
         typer.Option("--ensemble", help="Members of the neural model (their mean forecasts)."),
     ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            "--seeds",
+            help="Comma-separated seeds (e.g. 0,1,2): the whole protocol once per seed, and "
+            "each metric's mean and spread over them. Default: TRAJOPS_SEED only.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Benchmark the models on ETH/UCY, leaving one scene out.
@@ -86,6 +131,7 @@ def evaluate(
     """
     from trajops.cli.train import ensemble_params
     from trajops.evaluation.protocol import PROTOCOLS, evaluate_models
+    from trajops.evaluation.spread import seed_summary
     from trajops.models import MODEL_NAMES
 
     settings = load_settings()
@@ -118,35 +164,45 @@ def evaluate(
     if epochs is not None:
         neural["epochs"] = epochs
     neural.update(ensemble_params("neural", ensemble))
+    seed_list = _parse_seeds(seeds) if seeds else [settings.seed]
+    runs: dict[int, list[dict[str, Any]]] = {}
     with Progress(console=status_console(), transient=True) as progress:
-        task = progress.add_task("evaluating", total=len(names) * len(folds))
+        task = progress.add_task("evaluating", total=len(names) * len(folds) * len(seed_list))
 
         def step(message: str) -> None:
             progress.console.print(f"  {message}", highlight=False)
             progress.advance(task)
 
-        result = evaluate_models(
-            root,
-            names,
-            protocol=protocol,  # type: ignore[arg-type]
-            num_samples=samples,
-            scenes=folds,
-            model_params={"neural": neural},
-            seed=settings.seed,
-            on_progress=step,
-        )
-    payload = {
+        for seed in seed_list:
+            result = evaluate_models(
+                root,
+                names,
+                protocol=protocol,  # type: ignore[arg-type]
+                num_samples=samples,
+                scenes=folds,
+                model_params={"neural": {**neural, "seed": seed}},
+                seed=seed,
+                on_progress=step,
+            )
+            runs[seed] = result.rows
+    payload: dict[str, Any] = {
         "protocol": protocol,
         "num_samples": samples,
         "data": str(root),
-        "results": result.rows,
+        "results": runs[seed_list[0]],  # the first seed's rows (all of them: results_by_seed)
         "timings": result.timings,
     }
+    if len(seed_list) > 1:
+        payload["seeds"] = seed_list
+        payload["results_by_seed"] = {str(s): rows for s, rows in runs.items()}
+        payload["summary"] = seed_summary(runs)
     if as_json:
         emit_json(payload)
+    elif len(seed_list) > 1:
+        console.print(spread_table(payload["summary"], title=f"ETH/UCY {protocol}, seeds {seeds}"))
     else:
-        console.print(results_table(result.rows, title=f"ETH/UCY {protocol} (K={samples})"))
+        console.print(results_table(runs[seed_list[0]], title=f"ETH/UCY {protocol} (K={samples})"))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(payload, indent=2))
+        output.write_text(json_text(payload))
         status_console().print(f"results written to {output}")

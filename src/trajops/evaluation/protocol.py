@@ -32,6 +32,7 @@ from trajops.errors import DataError, ValidationError
 from trajops.evaluation.metrics import (
     ade,
     coverage,
+    displacement,
     fde,
     kde_nll,
     min_ade_fde,
@@ -40,6 +41,7 @@ from trajops.evaluation.metrics import (
     per_horizon,
 )
 from trajops.evaluation.scene_metrics import collision_rate, scene_groups
+from trajops.evaluation.spread import bootstrap_ci
 
 Protocol = Literal["loso", "sgan"]
 PROTOCOLS: tuple[str, ...] = ("loso", "sgan")
@@ -185,7 +187,8 @@ def score(model: Any, windows: WindowSet, *, num_samples: int = 1, seed: int = 0
     futures as the reference, ``gt_collision_rate`` (agents of a scene within
     :data:`~trajops.evaluation.scene_metrics.COLLISION_DISTANCE_M`), ``ade_per_step`` (a list
     of T_pred mean errors). With K > 1 samples also ``min_ade``, ``min_fde``,
-    ``min_fde_miss_rate``, ``kde_nll`` and ``coverage_50`` / ``coverage_90``.
+    ``min_fde_miss_rate``, ``kde_nll`` and ``coverage_50`` / ``coverage_90``. ``ade_ci`` and
+    ``fde_ci``: 95 % percentile-bootstrap intervals of ADE and FDE over the agents.
     """
     pred = model.predict(windows.obs, neighbours=windows.neighbours)  # (N, T_pred, 2)
     fut = windows.fut  # (N, T_pred, 2)
@@ -199,6 +202,9 @@ def score(model: Any, windows: WindowSet, *, num_samples: int = 1, seed: int = 0
         row["min_ade"], row["min_fde"] = min_ade_fde(samples, fut)
     row.update(field_metrics(pred, samples, windows))
     row[PER_STEP] = [float(v) for v in per_horizon(pred, fut)]
+    err = displacement(pred, fut)  # (N, T_pred)
+    row["ade_ci"] = list(bootstrap_ci(err.mean(axis=1), seed=seed))  # 95 %, over agents
+    row["fde_ci"] = list(bootstrap_ci(err[:, -1], seed=seed))
     return row
 
 

@@ -239,6 +239,8 @@ def test_score_with_one_sample_has_no_sample_metrics(windows: WindowSet) -> None
         "collision_rate",
         "gt_collision_rate",
         "ade_per_step",
+        "ade_ci",
+        "fde_ci",
     }
 
 

@@ -44,6 +44,8 @@ def test_cv_rows_per_scene_and_the_average(layout: Path) -> None:
             "collision_rate",
             "gt_collision_rate",
             "ade_per_step",
+            "ade_ci",
+            "fde_ci",
         }
         assert r["miss_rate"] == 0.0 and len(r["ade_per_step"]) == 12
         assert r["ade"] < 0.3  # straight walkers; CV amplifies the 2 cm noise of the last step
