@@ -8,7 +8,10 @@ parses the body into a :class:`PredictionRequest` and renders the :class:`Answer
 Positions are normalised once (:func:`~trajops.prediction.cache.normalise_obs`), hashed for the
 cache key, and handed to the forecaster's NumPy ``predict``. A prediction whose estimated cost
 (the model's measured seconds per agent) is under ``inline_budget_s`` runs on the event loop,
-where a thread hop would cost more than the work; bigger ones run in a worker thread.
+where a thread hop would cost more than the work; bigger ones run in a worker thread. A
+batchable model's deterministic forecasts (the neural forecaster) go through a
+:class:`~trajops.prediction.batching.MicroBatcher` instead: requests that arrive together share
+one forward pass.
 """
 
 from __future__ import annotations
