@@ -132,6 +132,15 @@ def print_access(settings: Settings, *, serving: bool) -> str:
         f"(http://{UI_HOST}:{UI_PORT})",
         highlight=False,
     )
+    admin = create_demo_admin(settings)
+    if admin is not None:
+        console.print(
+            f"operations dashboard: `trajops dashboard` (http://127.0.0.1:"
+            f"{settings.dashboard_port}), sign in as [bold]{admin[0]}[/bold] with the password "
+            "on the next line (shown once):",
+            highlight=False,
+        )
+        typer.echo(admin[1])
     token = create_demo_key(settings)
     base = f"http://{settings.host}:{settings.port}"
     if serving:
@@ -147,6 +156,23 @@ def print_access(settings: Settings, *, serving: bool) -> str:
     typer.echo(token)
     typer.echo(curl_example(base, token))
     return token
+
+
+def create_demo_admin(settings: Settings) -> tuple[str, str] | None:
+    """An ``admin`` user for the dashboard when the store has no user yet: ``(name,
+    password)``; None when people exist already (a demo run again keeps them)."""
+    from trajops.cli._common import opened_store
+    from trajops.cli.keys import audit_event
+    from trajops.security.users import Users, generate_password
+
+    with opened_store(settings) as store:
+        users = Users(store)
+        if users.list():
+            return None
+        password = generate_password()
+        user = users.create(name="admin", role="admin", password=password)
+        audit_event(store, "users.create", {"user": user.name, "role": user.role.value})
+    return user.name, password
 
 
 def create_demo_key(settings: Settings) -> str:

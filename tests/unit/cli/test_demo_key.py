@@ -59,3 +59,25 @@ def test_the_demo_prints_its_key_and_curl_without_serving_too(
     text = "\n".join(out)
     assert "`trajops serve`" in text and "`trajops ui`" in text
     assert text.count(token) == 2  # the key line and the curl, nowhere else
+
+
+def test_the_demo_gives_the_dashboard_an_admin_who_can_sign_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard asks people to sign in: the demo's first run creates ``admin`` and prints
+    its password once, on its own line after the sign-in hint; a second run keeps the users."""
+    from trajops.security.users import Users
+
+    monkeypatch.delenv("TRAJOPS_DATABASE_URL", raising=False)
+    settings = Settings(home=tmp_path / "home")
+    print_access(settings, serving=False)
+    out = capsys.readouterr().out.splitlines()
+    hint = next(i for i, line in enumerate(out) if "sign in as admin" in line)
+    password = out[hint + 1]
+    store = Store(settings.resolved_database_url)
+    try:
+        assert Users(store).verify("admin", password).role.value == "admin"
+    finally:
+        store.dispose()
+    print_access(settings, serving=False)  # again: no second admin, no password printed
+    assert "sign in as" not in capsys.readouterr().out
