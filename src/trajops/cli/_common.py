@@ -9,7 +9,6 @@ human-readable lines to stderr while stdout carries the one JSON document.
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -24,6 +23,7 @@ import typer
 from pydantic import ValidationError as PydanticValidationError
 from rich.console import Console
 
+from trajops._finite import finite
 from trajops.errors import ConfigError, TrajopsError
 from trajops.settings import Settings
 from trajops.store.db import Store
@@ -98,20 +98,9 @@ def status_console() -> Console:
     return err_console if json_output() else console
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinities as ``None`` (JSON has neither)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def json_text(payload: dict[str, Any] | list[Any]) -> str:
     """``payload`` as indented JSON: NaN and infinities as ``null``, dates and paths as text."""
-    return json.dumps(_finite(payload), indent=2, allow_nan=False, default=str)
+    return json.dumps(finite(payload), indent=2, allow_nan=False, default=str)
 
 
 def emit_json(payload: dict[str, Any] | list[Any]) -> None:
@@ -142,7 +131,7 @@ def fail(exc: TrajopsError, *, json_output: bool | None = None) -> NoReturn:
     if json_output is None:
         json_output = _json_output.get() or exc in _json_errors
     if json_output:
-        typer.echo(json.dumps(_finite(exc.to_dict()), default=str))
+        typer.echo(json.dumps(finite(exc.to_dict()), default=str))
     else:
         err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
         for d in exc.details[:10]:

@@ -8,13 +8,13 @@ the verdict is :class:`~trajops.experiments.controller.ExperimentController`'s j
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import numpy as np
 
+from trajops._finite import finite
 from trajops.experiments import guardrails as guard
 from trajops.experiments.assignment import srm_p_value
 from trajops.experiments.config import ExperimentSpec, variant_name
@@ -46,7 +46,7 @@ class ExperimentStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (non-finite numbers become ``None``)."""
-        return _finite(
+        return finite(
             {
                 **self.experiment.to_dict(),
                 "arms": self.arms,
@@ -57,16 +57,6 @@ class ExperimentStatus:
                 "action": self.action,
             }
         )
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _mean(x: np.ndarray) -> float | None:
