@@ -19,6 +19,14 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 _CACHE_MAX = 10_000
+_DUMMY_DIGEST = "0" * 64
+
+
+def digest_matches(stored: str | None, digest: str) -> bool:
+    """Whether a row's stored digest (``None``: no row with that id) equals ``digest``, in the
+    same time either way, so timing does not reveal which ids exist."""
+    same = hmac.compare_digest(stored if stored is not None else _DUMMY_DIGEST, digest)
+    return same and stored is not None
 
 
 def token_pattern(prefix: str) -> re.Pattern[str]:

@@ -14,7 +14,6 @@ immediate.
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from trajops.errors import (
     ServiceUnavailable,
     ValidationError,
 )
+from trajops.security import _tokens
 from trajops.security._time import utc, utcnow
 from trajops.security._tokens import TokenDigest, VerifiedCache, new_token, token_pattern
 from trajops.security.policy import (
@@ -51,7 +51,6 @@ from trajops.store.models import ApiKey, User
 TOKEN_PREFIX = "tjo"
 PEPPER_FILE = "api_key.pepper"
 _TOKEN = token_pattern(TOKEN_PREFIX)
-_DUMMY_HASH = "0" * 64
 
 
 def load_or_create_pepper(settings: Settings) -> bytes:
@@ -334,9 +333,8 @@ class ApiKeys:
     def _lookup(self, key_id: str, digest: str) -> KeyInfo:
         with self.store.session() as session:
             row = session.get(ApiKey, key_id)
-            stored = row.key_hash if row is not None else _DUMMY_HASH
-            # Constant time whether or not the id exists, so timing reveals nothing.
-            if not hmac.compare_digest(stored, digest) or row is None:
+            stored = row.key_hash if row is not None else None  # None: compared with a dummy
+            if not _tokens.digest_matches(stored, digest) or row is None:
                 raise AuthenticationError(
                     "invalid API key",
                     details=[{"loc": ["header", "X-API-Key"], "msg": "unknown key"}],

@@ -10,16 +10,21 @@ within that time, one made through the same :class:`Sessions` at once.
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from trajops.errors import AuthenticationError, ServiceUnavailable
 from trajops.security._time import utc, utcnow
-from trajops.security._tokens import TokenDigest, VerifiedCache, new_token, token_pattern
+from trajops.security._tokens import (
+    TokenDigest,
+    VerifiedCache,
+    digest_matches,
+    new_token,
+    token_pattern,
+)
 from trajops.security.keys import KeyInfo
 from trajops.security.policy import ROLE_SCOPES, Role
 from trajops.security.users import UserInfo, Users, user_info
@@ -31,7 +36,6 @@ HANDOFF_TTL_S = 60.0
 """How long a single sign-on's one-time login code may wait to be redeemed."""
 _TOKEN = token_pattern(TOKEN_PREFIX)
 _HANDOFF = token_pattern(HANDOFF_PREFIX)
-_DUMMY_HASH = "0" * 64
 
 
 def is_session_token(token: str | None) -> bool:
@@ -120,8 +124,8 @@ class Sessions:
             raise _refused("invalid login code", "malformed")
         with self.store.session() as session:
             row = session.get(UserSession, match.group(1))
-            stored = row.token_hash if row is not None else _DUMMY_HASH
-            if not hmac.compare_digest(stored, self._digest(code.strip())) or row is None:
+            stored = row.token_hash if row is not None else None
+            if not digest_matches(stored, self._digest(code.strip())) or row is None:
                 raise _refused("invalid login code", "unknown key")
             if row.method != "handoff" or row.revoked_at is not None:
                 raise _refused("the login code was used already; sign in again", "revoked")
@@ -182,8 +186,8 @@ class Sessions:
     def _lookup(self, session_id: str, digest: str) -> KeyInfo:
         with self.store.session() as session:
             row = session.get(UserSession, session_id)
-            stored = row.token_hash if row is not None else _DUMMY_HASH
-            if not hmac.compare_digest(stored, digest) or row is None:
+            stored = row.token_hash if row is not None else None
+            if not digest_matches(stored, digest) or row is None:
                 raise _refused("invalid session token", "unknown key")
             if row.revoked_at is not None or row.method == "handoff":
                 raise _refused("the session has ended; sign in again", "revoked")
@@ -206,7 +210,6 @@ def _info(row: UserSession, user: str, role: Role) -> KeyInfo:
 
 
 def _check_live(info: KeyInfo) -> KeyInfo:
-    expires: datetime | None = info.expires_at
-    if expires is not None and expires <= utcnow():
+    if info.status() == "expired":
         raise _refused("the session has expired; sign in again", "expired")
     return info

@@ -22,7 +22,6 @@ from trajops.errors import (
     ServiceUnavailable,
     ValidationError,
 )
-from trajops.security import keys as keys_module
 from trajops.security._time import utcnow
 from trajops.security.keys import ApiKeys, authorize, load_or_create_pepper, token_from_headers
 from trajops.security.policy import Scope
@@ -92,7 +91,7 @@ def test_a_right_id_with_a_wrong_secret_is_refused(store: Store) -> None:
 def test_hashes_are_compared_in_constant_time(store: Store) -> None:
     keys = ApiKeys(store, pepper=PEPPER, cache_ttl_s=0)
     _, token = keys.create_key(name="svc", scopes="predict")
-    with mock.patch.object(keys_module.hmac, "compare_digest", wraps=hmac.compare_digest) as spy:
+    with mock.patch.object(hmac, "compare_digest", wraps=hmac.compare_digest) as spy:
         keys.authenticate(token)
         with pytest.raises(AuthenticationError):
             keys.authenticate("tjo_ffffffffffff_" + "A" * 43)  # unknown id: still compared

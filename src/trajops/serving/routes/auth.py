@@ -30,6 +30,7 @@ from trajops.serving.deps import SettingsDep
 from trajops.serving.middleware import KEY_ID_KEY, PRINCIPAL_KEY, USER_KEY
 from trajops.serving.openapi import error_responses
 from trajops.serving.responses import OrjsonResponse
+from trajops.settings import Settings
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 FLOW_COOKIE = "trajops_oidc_flow"
@@ -144,11 +145,11 @@ def _oidc(request: Request) -> OidcClient:
     return client
 
 
-def _callback_url(request: Request, settings: Any) -> str:
+def _callback_url(request: Request, settings: Settings) -> str:
     return str(settings.oidc_redirect_url or request.url_for("oidc_callback"))
 
 
-def _post_login_url(settings: Any) -> str:
+def _post_login_url(settings: Settings) -> str:
     return str(
         settings.oidc_post_login_url
         or f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
