@@ -22,6 +22,7 @@ from trajops.errors import (
     TrajopsError,
     ValidationError,
 )
+from trajops.security.sessions import is_session_token
 
 LOGIN = "/v1/auth/login"
 
@@ -42,7 +43,7 @@ class ServiceClient:
                 details=[{"loc": ["dashboard_api_url"], "msg": "not an http(s) URL"}],
             )
         self.base_url = base_url.rstrip("/")
-        self.session = bool(api_key) and str(api_key).startswith("tjs_")
+        self.session = is_session_token(api_key)
         headers = {"X-API-Key": api_key} if api_key else {}
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
 
