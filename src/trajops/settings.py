@@ -9,14 +9,17 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from trajops._settings_loop import LoopSettings
 from trajops._settings_security import SecuritySettings
 
 
-class Settings(SecuritySettings):
+class Settings(SecuritySettings, LoopSettings):
     """trajops configuration. Every field reads ``TRAJOPS_<FIELD>`` from the environment.
 
     The security fields (keys, users, sessions, single sign-on) are declared in
-    :class:`trajops._settings_security.SecuritySettings`; this is the one settings object.
+    :class:`trajops._settings_security.SecuritySettings`, the production loop's (tracks,
+    production data) in :class:`trajops._settings_loop.LoopSettings`; this is the one
+    settings object.
     """
 
     model_config = SettingsConfigDict(

@@ -1,5 +1,6 @@
 """What the prediction service needs from the rest of the platform, as Protocols: a log for
-answered predictions (the :class:`~trajops.monitoring.service.Monitor`) and the running
+answered predictions and their realised futures (the
+:class:`~trajops.monitoring.service.Monitor`) and the running
 experiment (:class:`~trajops.experiments.runtime.ExperimentRuntime`). Kept apart so that neither
 package is imported by the service."""
 
@@ -13,6 +14,7 @@ import numpy as np
 if TYPE_CHECKING:
     from trajops.experiments.routing import Route
     from trajops.prediction.service import PredictionResult
+    from trajops.prediction.tracks import Realised
 
 
 class PredictionLog(Protocol):
@@ -33,6 +35,13 @@ class PredictionLog(Protocol):
         latency_ms: float,
         obs_decimals: int | None = None,
     ) -> None: ...
+
+
+class TruthLog(Protocol):
+    """Where forecasts scored against their realised future go
+    (:class:`~trajops.monitoring.service.Monitor`: ``feedback`` rows through the durable log)."""
+
+    def log_realised(self, realised: Sequence[Realised]) -> None: ...
 
 
 class Experiments(Protocol):

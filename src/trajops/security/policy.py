@@ -5,7 +5,8 @@ Decisions (documented in ``docs/compliance.md``):
 * Public (no key): ``/healthz``, ``/readyz``; ``/metrics`` only when ``metrics_public`` is set.
 * ``/v1/predict`` needs ``predict``; naming a model other than an exposed one
   (``exposed_models``, the running experiment's arms) also needs ``pin``;
-  ``/v1/feedback`` needs ``feedback``.
+  ``/v1/feedback`` needs ``feedback``; ``/v1/tracks`` (forecasts, and their scoring) needs
+  ``predict``.
 * ``/v1/models…``: reads (GET/HEAD/OPTIONS) need ``predict`` or ``read`` (clients may see which
   model serves them); writes (promote, roll back, reload, default) need ``operate``.
 * ``/v1/experiments…`` and ``/v1/monitoring…``: ``read`` for reads, ``operate`` for writes
@@ -112,6 +113,7 @@ RULES: tuple[Rule, ...] = (
     Rule("/docs", PUBLIC, PUBLIC),
     Rule("/openapi.json", PUBLIC, PUBLIC),
     Rule("/v1/predict", PREDICT, PREDICT),
+    Rule("/v1/tracks", PREDICT, PREDICT),
     Rule("/v1/feedback", FEEDBACK, FEEDBACK),
     Rule("/v1/models", MODELS_READ, OPERATE),
     Rule("/v1/experiments", READ, OPERATE),

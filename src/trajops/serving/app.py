@@ -33,6 +33,8 @@ from trajops.prediction.batching import BatchConfig
 from trajops.prediction.cache import RedisCacheConfig, create_cache
 from trajops.prediction.pool import ModelPool, PoolConfig
 from trajops.prediction.service import PredictionService, ServiceConfig
+from trajops.prediction.streaming import TrackService
+from trajops.prediction.tracks import TrackConfig, create_track_store
 from trajops.security.keys import ApiKeys, load_or_create_pepper
 from trajops.security.oidc import OidcClient
 from trajops.security.ratelimit import LocalRateLimiter, RateLimit, rate_limiter_from_settings
@@ -137,6 +139,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         exposed=settings.exposed_models,
         config=options.service or service_config(settings),
     )
+    app.state.tracks = TrackService(
+        service=app.state.service,
+        store=create_track_store(
+            redis_url=settings.redis_url.get_secret_value() if settings.redis_url else None,
+            ttl_s=settings.tracks_ttl_s,
+        ),
+        truth=monitor,
+        pseudonymise=monitor.pseudonymise,
+        on_realised=lambda r, scene_key: metrics.observe_online(
+            model_version=r.forecast.model_version,
+            variant=r.forecast.variant,
+            scene_key=scene_key,
+            ade=r.ade,
+            fde=r.fde,
+            n_steps=int(r.truth.shape[0]),
+        ),
+        config=TrackConfig(ttl_s=settings.tracks_ttl_s, max_gap_s=settings.tracks_max_gap_s),
+    )
     app.state.offline = offline = OfflineMetrics(settings, metrics, options.jobs)
     app.state.jobs = jobs = MonitoringJobs(
         settings=settings,
@@ -172,6 +192,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await anyio.to_thread.run_sync(app.state.batch_jobs.close)
         await pool.stop()
         await cache.close()
+        await app.state.tracks.store.close()
         if app.state.oidc is not None:
             app.state.oidc.close()
         await migrations.stop()

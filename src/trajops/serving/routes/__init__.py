@@ -12,11 +12,13 @@ from trajops.serving.routes import (
     monitoring,
     ops,
     predict,
+    tracks,
     users,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
     predict.router,
+    tracks.router,
     models.router,
     ops.router,
     monitoring.router,
