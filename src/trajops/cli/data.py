@@ -1,4 +1,4 @@
-"""``trajops data``: simulate, validate and describe trajectory data."""
+"""``trajops data``: simulate, validate, describe and harvest trajectory data."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import typer
 from rich.table import Table
 
 from trajops import STEP_S
-from trajops.cli._common import JsonOpt, console, emit_json, load_settings, status_console
+from trajops.cli._common import (
+    JsonOpt,
+    console,
+    emit_json,
+    load_settings,
+    opened_store,
+    status_console,
+)
 from trajops.data.features import FEATURE_NAMES, kinematic_features
 from trajops.data.fingerprint import fingerprint
 from trajops.data.readers import read_tracks, write_tracks
@@ -19,7 +26,7 @@ from trajops.data.simulator import PRESETS, SimulationConfig, simulate
 from trajops.data.windows import WindowConfig, make_windows
 from trajops.errors import ValidationError
 
-app = typer.Typer(no_args_is_help=True, help="Simulate, validate and describe trajectory data.")
+app = typer.Typer(no_args_is_help=True, help="Simulate, validate, describe and harvest trajectory data.")
 
 _OUTPUT_SUFFIXES = (".csv", ".parquet")
 _SUMMARY_STATS = ("mean", "std", "min", "p50", "p95", "max")
@@ -179,3 +186,65 @@ def stats_cmd(
     for name, row in stats["features"].items():
         table.add_row(name, *(f"{row[s]:.3f}" for s in _SUMMARY_STATS))
     console.print(table)
+
+
+@app.command("harvest")
+def harvest_cmd(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Harvest folder to write (a new path).")
+    ],
+    since: Annotated[
+        str | None, typer.Option("--since", help="Start: a duration back (7d) or an ISO date.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="End (exclusive): a duration back or an ISO date.")
+    ] = None,
+    scene: Annotated[
+        str | None, typer.Option("--scene", help="Only this scene (the scene_id clients send).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Most windows: the most recent ones.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write production windows (served inputs + realised futures) as a training dataset.
+
+    A window is a forecast whose whole 4.8 s future arrived: scored by the service itself on
+    /v1/tracks, or reported on /v1/feedback. `trajops train --data` and `trajops evaluate
+    --data` read the folder. Ids are pseudonyms; erased subjects and rows past retention are
+    not in the store, so never in a harvest.
+    """
+    from trajops.monitoring.harvest import HarvestFilter, harvest
+    from trajops.privacy import Pseudonymiser, load_or_create_key
+    from trajops.security._time import parse_past
+
+    settings = load_settings()
+    where = HarvestFilter(
+        since=parse_past(since, field="since") if since else None,
+        until=parse_past(until, field="until") if until else None,
+        scene_key=(
+            Pseudonymiser(load_or_create_key(settings))(scene, namespace="scene") if scene else None
+        ),
+        limit=limit,
+    )
+    with opened_store(settings) as store:
+        manifest = harvest(store, output, where)
+    if as_json:
+        emit_json({"path": str(output), **manifest})
+        return
+    span = manifest["time_range"]
+    console.print(
+        f"harvest {output}: {manifest['windows']} windows, {manifest['agents']} agents, "
+        f"{len(manifest['sites'])} scene(s)"
+        + (f", {_iso(span[0])} .. {_iso(span[1])}" if span else "")
+        + (f"\nfingerprint {manifest['fingerprint']}" if manifest["fingerprint"] else ""),
+        highlight=False,
+    )
+    if manifest["windows"] == 0:
+        console.print("no forecast with a realised future matched: nothing to train on yet")
+
+
+def _iso(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
