@@ -133,9 +133,11 @@ class ServiceClient:
         out: dict[str, Any] = self._json("/v1/models")
         return out
 
-    def performance(self, window: str = "1h") -> dict[str, Any]:
-        """``/v1/monitoring/performance``: online ADE/FDE per version next to the offline one."""
-        out: dict[str, Any] = self._json("/v1/monitoring/performance", {"window": window})
+    def performance(self, window: str = "1h", *, by: str | None = None) -> dict[str, Any]:
+        """``/v1/monitoring/performance``: online ADE/FDE and miss rate per version next to the
+        offline figures; ``by="scene"``: one row per version, variant and scene pseudonym."""
+        params = {"window": window} if by is None else {"window": window, "by": by}
+        out: dict[str, Any] = self._json("/v1/monitoring/performance", params)
         return out
 
     def drift_reports(self, limit: int = 50) -> list[dict[str, Any]]:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from trajops.errors import ConflictError, NotFoundError, ValidationError
+from trajops.evaluation.metrics import MISS_THRESHOLD_M
 from trajops.store.db import Store
 from trajops.store.models import Feedback, PredictionRecord
+
+Grouping = Literal["scene"]
+"""What online accuracy can be split by, beyond model version and variant."""
+
+GROUPINGS: tuple[Grouping, ...] = ("scene",)
 
 
 class PredictionNotStored(NotFoundError):
@@ -21,12 +27,15 @@ class PredictionNotStored(NotFoundError):
 
 @dataclass(frozen=True)
 class FeedbackScore:
+    """One agent's scored ground truth; ``scene_key`` is the prediction's scene pseudonym."""
+
     request_id: str
     model_version: str
     variant: str
     n_steps: int
     ade: float
     fde: float
+    scene_key: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,7 +109,13 @@ def record_feedback_many(
         truth = np.asarray(positions, dtype=np.float64)  # (n, 2)
         ade, fde = score(np.asarray(pred.outputs, dtype=np.float64), truth)
         result = FeedbackScore(
-            request_id, pred.model_version, pred.variant, int(truth.shape[0]), ade, fde
+            request_id,
+            pred.model_version,
+            pred.variant,
+            int(truth.shape[0]),
+            ade,
+            fde,
+            scene_key=pred.scene_key,
         )
         scored.append((agent_key, truth, result))
     now = datetime.now(UTC)
@@ -128,26 +143,73 @@ def record_feedback_many(
     return [result for _, _, result in scored]
 
 
-def online_performance(
-    store: Store, *, window: timedelta, now: datetime | None = None
-) -> list[dict[str, Any]]:
-    """Per model version and variant: ``n``, mean ``ade`` and ``fde`` of feedback in the window."""
-    since = (now or datetime.now(UTC)) - window
-    stmt = (
-        select(
-            Feedback.model_version,
-            Feedback.variant,
-            func.count(Feedback.id),
-            func.avg(Feedback.ade),
-            func.avg(Feedback.fde),
-        )
-        .where(Feedback.created_at >= since)
-        .group_by(Feedback.model_version, Feedback.variant)
-        .order_by(Feedback.model_version, Feedback.variant)
+def grouping(by: str | None) -> Grouping | None:
+    """``by`` as a query parameter gives it: ``None`` or one of :data:`GROUPINGS`.
+
+    Raises:
+        ValidationError: any other value (naming the ``by`` parameter).
+    """
+    if by is None:
+        return None
+    for known in GROUPINGS:
+        if by == known:
+            return known
+    raise ValidationError(
+        f"invalid by {by!r}: online accuracy can be grouped by {', '.join(GROUPINGS)} only",
+        details=[{"loc": ["by"], "msg": f"expected one of {', '.join(GROUPINGS)}"}],
     )
+
+
+def online_performance(
+    store: Store,
+    *,
+    window: timedelta,
+    now: datetime | None = None,
+    by: Grouping | None = None,
+) -> list[dict[str, Any]]:
+    """Online accuracy of the feedback scored in the window.
+
+    One row per model version and variant (and per scene with ``by="scene"``): ``n`` scored
+    agents, mean ``ade`` and ``fde``, and ``miss_rate``, the share of them whose FDE (the error
+    at the last position given) is above :data:`~trajops.evaluation.metrics.MISS_THRESHOLD_M`.
+    With ``by="scene"`` each row also has ``scene_key``, the pseudonymised scene of the scored
+    prediction (``None`` for requests sent without a scene, or whose prediction row is gone).
+    """
+    since = (now or datetime.now(UTC)) - window
+    missed = case((Feedback.fde > MISS_THRESHOLD_M, 1.0), else_=0.0)
+    scene = PredictionRecord.scene_key
+    keys: list[Any] = [Feedback.model_version, Feedback.variant]
+    order: list[Any] = list(keys)
+    stmt = select(
+        *keys,
+        func.count(Feedback.id),
+        func.avg(Feedback.ade),
+        func.avg(Feedback.fde),
+        func.avg(missed),
+    ).where(Feedback.created_at >= since)
+    if by == "scene":
+        stmt = stmt.outerjoin(  # the unique (request_id, agent_key) index of predictions
+            PredictionRecord,
+            and_(
+                PredictionRecord.request_id == Feedback.request_id,
+                PredictionRecord.agent_key == Feedback.agent_key,
+            ),
+        ).add_columns(scene)
+        keys.append(scene)
+        order += [scene.is_(None), scene]  # no scene last, on SQLite and PostgreSQL alike
     with store.session() as session:
-        rows = session.execute(stmt).all()
-    return [
-        {"model_version": v, "variant": var, "n": int(n), "ade": float(a), "fde": float(f)}
-        for v, var, n, a, f in rows
-    ]
+        rows = session.execute(stmt.group_by(*keys).order_by(*order)).all()
+    out = []
+    for version, variant, n, ade, fde, miss, *scene_key in rows:
+        row: dict[str, Any] = {
+            "model_version": version,
+            "variant": variant,
+            "n": int(n),
+            "ade": float(ade),
+            "fde": float(fde),
+            "miss_rate": float(miss),
+        }
+        if by == "scene":
+            row["scene_key"] = scene_key[0]
+        out.append(row)
+    return out

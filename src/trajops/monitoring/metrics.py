@@ -8,6 +8,7 @@ or put the workers behind separate ports.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
+
+from trajops.evaluation.metrics import MISS_THRESHOLD_M
 
 if TYPE_CHECKING:
     from trajops.logpipe import LogSink
@@ -45,15 +48,33 @@ PREDICT_ROUTE = "/v1/predict"
 NO_MODEL = ""
 """``model_version`` label of requests that no model served (health checks, errors)."""
 
+NO_SCENE = "none"
+"""``scene`` label of feedback whose prediction was sent without a scene."""
+
+OTHER_SCENES = "other"
+"""``scene`` label of every scene past the first ``max_scene_labels`` this process has seen."""
+
 
 class ServingMetrics:
     """Every metric the prediction service exports.
+
+    Args:
+        registry: the registry to register in (default: a new one of this instance's own).
+        max_scene_labels: most distinct ``scene`` labels of the per-scene online metrics; the
+            scenes seen after them share the label ``other`` (bounded series count).
 
     Attributes:
         registry: the registry ``/metrics`` renders.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, max_scene_labels: int = 20
+    ) -> None:
+        if max_scene_labels < 0:
+            raise ValueError(f"max_scene_labels must be >= 0, got {max_scene_labels}")
+        self.max_scene_labels = max_scene_labels
+        self._scenes: set[str] = set()
+        self._scenes_lock = threading.Lock()
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -131,6 +152,21 @@ class ServingMetrics:
             buckets=ERROR_BUCKETS,
             registry=r,
         )
+        self.online_ade_by_scene = Histogram(
+            "trajops_online_ade_by_scene_meters",
+            "ADE of each scored feedback by scene pseudonym (first scenes seen; the rest "
+            "'other', no scene 'none'), metres.",
+            ["model_version", "scene"],
+            buckets=ERROR_BUCKETS,
+            registry=r,
+        )
+        self.online_misses = Counter(
+            "trajops_online_misses",
+            f"Scored feedbacks whose FDE is above {MISS_THRESHOLD_M} m, by scene pseudonym "
+            "(divide by trajops_online_ade_by_scene_meters_count for the miss rate).",
+            ["model_version", "scene"],
+            registry=r,
+        )
         self.offline_ade = Gauge(
             "trajops_offline_ade_meters",
             "Test ADE logged at training for each model version seen by this process.",
@@ -177,6 +213,45 @@ class ServingMetrics:
         code = str(status)
         self.requests.labels(route, method, code, model_version).inc()
         self.latency.labels(route, code, model_version).observe(seconds)
+
+    def observe_online(
+        self,
+        *,
+        model_version: str,
+        variant: str,
+        scene_key: str | None,
+        ade: float,
+        fde: float,
+        n_steps: int,
+    ) -> None:
+        """Record one scored ground truth: online ADE/FDE per version and variant, and per
+        scene the ADE and whether it missed (FDE above ``MISS_THRESHOLD_M``).
+
+        Args:
+            scene_key: the prediction's scene pseudonym (``None``: sent without a scene).
+            n_steps: positions scored; ``fde`` is the error at the last of them (a miss of a
+                partial future is a miss at that horizon, as in ``online_performance``).
+        """
+        self.online_ade.labels(model_version, variant).observe(ade)
+        self.online_fde.labels(model_version, variant).observe(fde)
+        scene = self.scene_label(scene_key)
+        self.online_ade_by_scene.labels(model_version, scene).observe(ade)
+        missed = self.online_misses.labels(model_version, scene)  # 0 until a miss: rates work
+        if fde > MISS_THRESHOLD_M:
+            missed.inc()
+
+    def scene_label(self, scene_key: str | None) -> str:
+        """The ``scene`` label of ``scene_key``: itself while fewer than ``max_scene_labels``
+        scenes were labelled (or it is one of them), ``other`` past that, ``none`` without one."""
+        if scene_key is None:
+            return NO_SCENE
+        with self._scenes_lock:
+            if scene_key in self._scenes:
+                return scene_key
+            if len(self._scenes) < self.max_scene_labels:
+                self._scenes.add(scene_key)
+                return scene_key
+        return OTHER_SCENES
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
@@ -12,7 +12,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from trajops.errors import ServiceUnavailable
 from trajops.logpipe.durable import DurableLogWriter
 from trajops.logpipe.writer import LogSink, WriterConfig
-from trajops.monitoring.accuracy import FeedbackScore, online_performance, record_feedback_many
+from trajops.monitoring.accuracy import (
+    FeedbackScore,
+    Grouping,
+    online_performance,
+    record_feedback_many,
+)
 from trajops.monitoring.alerts import AlertManager
 from trajops.monitoring.notifiers import notifiers_from_settings
 from trajops.privacy import Pseudonymiser, load_or_create_key
@@ -20,6 +25,9 @@ from trajops.security.anonymise import bucket_time, stored_coordinates
 from trajops.security.audit import AUDIT_HOOKS
 from trajops.settings import Settings
 from trajops.store import Store
+
+if TYPE_CHECKING:
+    from trajops.prediction.tracks import Realised
 
 
 def _log_writer(settings: Settings, store: Store) -> LogSink:
@@ -158,6 +166,27 @@ class Monitor:
         self.writer.submit("experiment_shadow_predictions", rows)
 
     # --- ground truth -----------------------------------------------------------------
+    def log_realised(self, realised: Sequence[Realised]) -> None:
+        """Queue a ``feedback`` row per forecast the streaming route scored itself (through
+        the durable log: a replay never duplicates one, the natural key is request + agent)."""
+        now = datetime.now(UTC)
+        decimals = self.settings.store_coordinate_decimals
+        rows = [
+            {
+                "request_id": r.forecast.request_id,
+                "agent_key": r.agent_key,
+                "created_at": now,
+                "model_version": r.forecast.model_version,
+                "variant": r.forecast.variant,
+                "positions": stored_coordinates(r.truth[None], decimals)[0],
+                "n_steps": int(r.truth.shape[0]),
+                "ade": r.ade,
+                "fde": r.fde,
+            }
+            for r in realised
+        ]
+        self.writer.submit("feedback", rows)
+
     def feedback(
         self, *, request_id: str, truths: Sequence[tuple[str, list[list[float]]]]
     ) -> list[FeedbackScore]:
@@ -180,9 +209,10 @@ class Monitor:
                 f"operational store unreachable, feedback not recorded (retry later): {exc.__class__.__name__}"
             ) from None
 
-    def performance(self, window: timedelta) -> list[dict[str, Any]]:
+    def performance(self, window: timedelta, *, by: Grouping | None = None) -> list[dict[str, Any]]:
+        """Online accuracy of the feedback in ``window`` (see :func:`online_performance`)."""
         try:
-            return online_performance(self.store, window=window)
+            return online_performance(self.store, window=window, by=by)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable(
                 f"operational store unreachable: {exc.__class__.__name__}"

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from trajops import STEP_S, T_PRED
+from trajops.evaluation.metrics import MISS_THRESHOLD_M
 
 
 class ModelRefOut(BaseModel):
@@ -61,6 +62,24 @@ class FeedbackScoresResponse(BaseModel):
 
     request_id: str
     scores: list[AgentScore]
+
+
+class PerformanceRow(BaseModel):
+    model_version: str
+    variant: str
+    scene_key: str | None = Field(None, description="Scene pseudonym (`by=scene` only).")
+    n: int = Field(description="Scored agents in the window.")
+    ade: float
+    fde: float = Field(description="Mean error at the last position given, metres.")
+    miss_rate: float = Field(description=f"Share of them with FDE > {MISS_THRESHOLD_M} m.")
+    test_ade: float | None = Field(description="Offline ADE logged at training.")
+    test_fde: float | None
+
+
+class PerformanceResponse(BaseModel):
+    window: str
+    window_s: float
+    versions: list[PerformanceRow]
 
 
 class ErrorDetail(BaseModel):

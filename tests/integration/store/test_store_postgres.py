@@ -77,6 +77,7 @@ def test_writer_feedback_and_performance(tmp_path: Path) -> None:
                 "n": 1,
                 "ade": pytest.approx(0.3),
                 "fde": pytest.approx(0.3),
+                "miss_rate": 0.0,
             }
         ]
         assert (

@@ -25,6 +25,8 @@ OFFLINE = {"1": (0.21, 0.43), "2": (0.25, 0.52)}
 """version -> (test ADE, test FDE) tagged on the registry versions."""
 OFFSETS = ((0.3, 0.4), (0.6, 0.8))
 """Truth = forecast + one of these: ADE and FDE are 0.5 m or 1.0 m."""
+SCENES = ("plaza", "station", None)
+"""Scene sent with request ``i``: ``SCENES[i % 3]`` (None: sent without one)."""
 
 
 def dashboard_registry(root: Path) -> tuple[RegistryInfo, np.ndarray]:
@@ -66,6 +68,14 @@ class Traffic:
     def mean_ade(self) -> float:
         return float(np.mean([float(f["ade"]) for f in self.feedback]))  # type: ignore[arg-type]
 
+    def by_scene(self) -> dict[tuple[str | None, str, str], tuple[int, float]]:
+        """``(scene, version, variant) -> (scored, mean ADE)`` of the feedback sent."""
+        groups: dict[tuple[str | None, str, str], list[float]] = defaultdict(list)
+        for f in self.feedback:
+            key = (f["scene"], str(f["model_version"]), str(f["variant"]))
+            groups[key].append(float(f["ade"]))  # type: ignore[arg-type]
+        return {k: (len(v), float(np.mean(v))) for k, v in groups.items()}
+
     def ade_by_version_variant(self) -> dict[tuple[str, str], float]:
         groups: dict[tuple[str, str], list[float]] = defaultdict(list)
         for f in self.feedback:
@@ -100,25 +110,21 @@ def send_traffic(
     traffic = Traffic(experiment_id=created.json()["id"])
     for i in range(n_requests):
         obs = windows[i % len(windows)]
-        agent = f"walker-{i}"
-        r = http.post(
-            "/v1/predict",
-            json={"agents": [{"agent_id": agent, "positions": obs.round(3).tolist()}]},
-        )
+        agent, scene = f"walker-{i}", SCENES[i % len(SCENES)]
+        body: dict[str, object] = {
+            "agents": [{"agent_id": agent, "positions": obs.round(3).tolist()}]
+        }
+        r = http.post("/v1/predict", json=body if scene is None else {**body, "scene_id": scene})
         assert r.status_code == 200, r.text
         traffic.predictions += 1
         pred = np.asarray(r.json()["predictions"][0]["positions"])  # (T_pred, 2)
         truth = pred + np.asarray(OFFSETS[i % 2])
-        traffic.feedback.append(
-            _post_feedback(
-                http,
-                {
-                    "request_id": r.json()["request_id"],
-                    "agent_id": agent,
-                    "positions": truth.tolist(),
-                },
-            )
-        )
+        truth_body = {
+            "request_id": r.json()["request_id"],
+            "agent_id": agent,
+            "positions": truth.tolist(),
+        }
+        traffic.feedback.append({**_post_feedback(http, truth_body), "scene": scene})
     if drift:
         run = http.post(f"/v1/monitoring/drift/run?window={n_requests}", timeout=120)
         assert run.status_code == 200, run.text

@@ -170,6 +170,20 @@ def test_accuracy_page_online_next_to_offline(service: Service) -> None:
         assert row._3 == pytest.approx(expected[(version, row.variant)])  # online ADE
         assert row._4 == pytest.approx(OFFLINE[version][0])  # offline ADE
     assert sum(table["scored"]) == len(service.traffic.feedback)
+    scenes = at.dataframe[1].value  # per scene pseudonym, "(none)" for requests without one
+    cols = ["scene", "version", "variant", "scored", "ADE"]
+    assert list(scenes.columns) == [*cols, "FDE", "miss rate"]
+    shown = sorted(
+        (s != "(none)", v.removeprefix("v"), var, n, round(ade, 6))
+        for s, v, var, n, ade in scenes[cols].itertuples(index=False)
+    )
+    expected_scenes = sorted(
+        (scene is not None, version, variant, n, round(ade, 6))
+        for (scene, version, variant), (n, ade) in service.traffic.by_scene().items()
+    )
+    assert shown == expected_scenes
+    assert not {"plaza", "station"} & set(scenes["scene"])  # pseudonyms, never the raw ids
+    assert set(scenes["miss rate"]) == {0.0}  # every error is 0.5 m or 1 m
 
 
 def test_experiments_page_arms_intervals_verdict(service: Service) -> None:

@@ -340,3 +340,45 @@ def test_the_log_stores_the_inputs_the_model_saw(env: Env) -> None:
     assert (
         rows[0].outputs == np.round(np.array(r.json()["predictions"][0]["positions"]), 4).tolist()
     )
+
+
+def test_performance_by_scene(env: Env) -> None:
+    """``by=scene`` splits online accuracy by the prediction's scene pseudonym (never the raw
+    id); feedback on a request sent without a scene is the ``null`` scene."""
+
+    def by_scene() -> dict[str | None, dict[str, float]]:
+        r = env.http.get("/v1/monitoring/performance?by=scene&window=1h", headers=env.admin)
+        assert r.status_code == 200, r.text
+        return {row["scene_key"]: row for row in r.json()["versions"]}
+
+    before = by_scene()
+    for scene, off in ((SECRET_SCENE, 3.0), (None, 0.5)):  # one miss (FDE 3 m), one hit
+        body = {"agents": predict_body(env.windows[600:601], ["sc"])["agents"]}
+        if scene:
+            body["scene_id"] = scene
+        r = env.http.post("/v1/predict", json=body, headers=env.user).json()
+        truth = np.array(r["predictions"][0]["positions"]) + np.array([0.0, off])
+        body = {"request_id": r["request_id"], "agent_id": "sc", "positions": truth.tolist()}
+        assert feedback_until_logged(env, body).status_code == 200
+    after = by_scene()
+    (key,) = [k for k in after if k is not None]
+    assert SECRET_SCENE not in key and after[key]["test_ade"] == OFFLINE_ADE
+    old = before.get(key, {"n": 0, "miss_rate": 0.0})
+    assert after[key]["n"] == old["n"] + 1
+    assert after[key]["miss_rate"] * after[key]["n"] == pytest.approx(
+        old["miss_rate"] * old["n"] + 1
+    )
+    assert (after[None]["n"], after[None]["miss_rate"]) == (
+        before.get(None, {"n": 0})["n"] + 1,
+        0.0,
+    )
+    (overall,) = env.http.get("/v1/monitoring/performance", headers=env.admin).json()["versions"]
+    assert "scene_key" not in overall and overall["n"] == sum(r["n"] for r in after.values())
+    bad = env.http.get("/v1/monitoring/performance?by=agent", headers=env.admin)
+    assert bad.status_code == 422 and "invalid by 'agent'" in bad.json()["error"]["message"]
+    assert bad.json()["error"]["details"] == [{"loc": ["by"], "msg": "expected one of scene"}]
+    spec = env.http.get("/openapi.json").json()["components"]["schemas"]["PerformanceRow"]
+    assert {"scene_key", "miss_rate"} <= set(spec["properties"])
+    text = env.http.get("/metrics", headers=env.admin).text
+    assert f'trajops_online_misses_total{{model_version="1",scene="{key}"}}' in text
+    assert 'trajops_online_ade_by_scene_meters_count{model_version="1",scene="none"}' in text

@@ -1,5 +1,5 @@
 """Online accuracy: ADE/FDE of scored feedback per model version over time, next to the
-offline (test) figure logged at training."""
+offline (test) figure logged at training, and per scene (pseudonymised) with the miss rate."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ from trajops.dashboard.views._common import (
     version_column,
     zone,
 )
+from trajops.evaluation.metrics import MISS_THRESHOLD_M
+
+NO_SCENE = "(none)"
+"""Scene cell of feedback on requests sent without a scene."""
 
 WINDOWS = {"1 hour": ("1h", "5min"), "1 day": ("1d", "1h"), "7 days": ("7d", "6h")}
 
@@ -55,6 +59,7 @@ def render(ctx: DashboardContext) -> None:
             )
         else:
             st.info("No scored feedback in this window.")
+    _by_scene(ctx, span)
     window = timedelta(seconds=pd.Timedelta(span).total_seconds())
     series = load(
         "accuracy series",
@@ -79,3 +84,33 @@ def render(ctx: DashboardContext) -> None:
             wide, y_title=f"{metric.upper()} (m)", tz=tz, max_gap=gap, rules=offline[metric]
         )
         chart(figure)
+
+
+def _by_scene(ctx: DashboardContext, span: str) -> None:
+    """Online accuracy per scene pseudonym (``(none)``: requests sent without a scene)."""
+    perf = load("online accuracy by scene", lambda: ctx.client.performance(span, by="scene"))
+    if not perf or not perf["versions"]:
+        return
+    st.subheader("By scene")
+    st.dataframe(
+        [
+            {
+                "scene": r["scene_key"] or NO_SCENE,
+                "version": f"v{r['model_version']}",
+                "variant": r["variant"],
+                "scored": r["n"],
+                "ADE": r["ade"],
+                "FDE": r["fde"],
+                "miss rate": r["miss_rate"],
+            }
+            for r in perf["versions"]
+        ],
+        hide_index=True,
+        column_config={
+            "ADE": st.column_config.NumberColumn("ADE (m)", format="%.3f"),
+            "FDE": st.column_config.NumberColumn("FDE (m)", format="%.3f"),
+            "miss rate": st.column_config.NumberColumn(
+                f"miss rate (FDE > {MISS_THRESHOLD_M:g} m)", format="percent"
+            ),
+        },
+    )

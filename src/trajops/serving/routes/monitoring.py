@@ -16,9 +16,10 @@ from starlette.responses import FileResponse, Response
 
 from trajops._duration import parse_duration
 from trajops.errors import NotFoundError
+from trajops.monitoring.accuracy import grouping
 from trajops.monitoring.drift_job import get_report, list_reports
 from trajops.serving.deps import JobsDep, MonitorDep, OfflineDep, SettingsDep
-from trajops.serving.openapi import error_responses
+from trajops.serving.openapi import PerformanceResponse, error_responses
 from trajops.serving.responses import OrjsonResponse
 from trajops.store.lifecycle import store_call
 
@@ -30,7 +31,8 @@ _MAX_ID = 2**31 - 1
 
 @router.get(
     "/performance",
-    summary="Online accuracy per model version next to its offline accuracy",
+    summary="Online accuracy per model version (and scene) next to its offline accuracy",
+    response_model=PerformanceResponse,
     responses=error_responses(422, 503),
 )
 async def performance(
@@ -39,11 +41,16 @@ async def performance(
     window: Annotated[
         str, Query(description="Feedback window, e.g. 15m, 1h, 7d.", max_length=32)
     ] = "1h",
+    by: Annotated[
+        str | None, Query(description="`scene`: a row per scene pseudonym too.", max_length=32)
+    ] = None,
 ) -> Response:
-    """Per model version and variant: ``n`` scored feedbacks, mean ``ade`` and ``fde`` in the
-    window, and the ``test_ade`` / ``test_fde`` logged at training (``null`` when unknown)."""
+    """Per model version and variant (and scene with ``by=scene``): ``n`` scored feedbacks,
+    mean ``ade``, ``fde`` and ``miss_rate`` in the window, and the ``test_ade`` / ``test_fde``
+    logged at training (``null`` when unknown). 422 for any other ``by``."""
     span = parse_duration(window, field="window")
-    rows = await anyio.to_thread.run_sync(monitor.performance, span)
+    group = grouping(by)
+    rows = await anyio.to_thread.run_sync(lambda: monitor.performance(span, by=group))
     out = []
     for row in rows:
         found = await offline.get(row["model_version"])

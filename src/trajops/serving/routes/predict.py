@@ -202,8 +202,14 @@ async def feedback(
     request.scope[MODEL_VERSION_KEY] = scores[0].model_version
     out = []
     for truth, score in zip(truths, scores, strict=True):
-        metrics.online_ade.labels(score.model_version, score.variant).observe(score.ade)
-        metrics.online_fde.labels(score.model_version, score.variant).observe(score.fde)
+        metrics.observe_online(
+            model_version=score.model_version,
+            variant=score.variant,
+            scene_key=score.scene_key,
+            ade=score.ade,
+            fde=score.fde,
+            n_steps=score.n_steps,
+        )
         out.append(
             {
                 "agent_id": truth.agent_id,
