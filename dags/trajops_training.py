@@ -3,6 +3,9 @@
 Both run the same chain, each task one function of :mod:`trajops.pipelines`:
 extract -> validate -> features -> candidates -> train (mapped over model types) -> evaluate
 -> register -> promote (gated; challenger, or champion for a first model) -> A/B experiment.
+Without a ``source``, extract harvests the production windows the operational store holds
+(the service's own scored forecasts and reported ground truth) and the gate scores on the most
+recent ones the candidate never saw; the simulator is the source only where there are too few.
 XCom carries only small metadata; the data lives in the run's workspace
 (``TRAJOPS_PIPELINE_ROOT``) and in MLflow. Retries, back-off, timeouts and the failure
 callback come from ``TRAJOPS_PIPELINE_*`` settings (see docs/airflow.md).
@@ -22,7 +25,13 @@ PARAMS = {
     "source": Param(
         None,
         type=["null", "string"],
-        description="Tracks file/folder or ETH/UCY root; empty: simulated crowds.",
+        description="Tracks file/folder or ETH/UCY root; empty: production data (a harvest "
+        "of the operational store), or simulated crowds where there is too little of it.",
+    ),
+    "since": Param(
+        None,
+        type=["null", "string"],
+        description="How far back a harvest reaches (30d, an ISO date); empty: all kept.",
     ),
     "fold": Param(None, type=["null", "string"], description="ETH/UCY held-out scene."),
     "models": Param(
@@ -54,6 +63,7 @@ def training_chain() -> None:
         sim_scenes="{{ params.sim_scenes }}",
         sim_agents="{{ params.sim_agents }}",
         sim_steps="{{ params.sim_steps }}",
+        since="{{ params.since }}",
     )
     validated = task(data.validate, task_id="validate")(run_key=RUN_KEY)
     features = task(data.build_features, task_id="build_features")(run_key=RUN_KEY)

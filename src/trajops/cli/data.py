@@ -26,7 +26,9 @@ from trajops.data.simulator import PRESETS, SimulationConfig, simulate
 from trajops.data.windows import WindowConfig, make_windows
 from trajops.errors import ValidationError
 
-app = typer.Typer(no_args_is_help=True, help="Simulate, validate, describe and harvest trajectory data.")
+app = typer.Typer(
+    no_args_is_help=True, help="Simulate, validate, describe and harvest trajectory data."
+)
 
 _OUTPUT_SUFFIXES = (".csv", ".parquet")
 _SUMMARY_STATS = ("mean", "std", "min", "p50", "p95", "max")
@@ -207,9 +209,9 @@ def harvest_cmd(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write production windows (served inputs + realised futures) as a training dataset.
+    """Write realised production forecasts as a training dataset.
 
-    A window is a forecast whose whole 4.8 s future arrived: scored by the service itself on
+    A window is a served input and the 4.8 s future that followed: scored by the service on
     /v1/tracks, or reported on /v1/feedback. `trajops train --data` and `trajops evaluate
     --data` read the folder. Ids are pseudonyms; erased subjects and rows past retention are
     not in the store, so never in a harvest.

@@ -145,14 +145,17 @@ def promote_cmd(
     """Move an alias to a version through the promotion gate.
 
     The gate checks that the version loads, passes a smoke prediction and (for champion) is
-    not worse than the current champion on the evaluation set.
+    not worse than the current champion on the evaluation set: recent production forecasts
+    the version never trained on when the store holds enough, else a simulated set.
     """
+    from trajops.monitoring.production_eval import gate_eval
     from trajops.registry.adapter import Registry
     from trajops.registry.promotion import promote
 
     settings = load_settings()
     quiet_mlflow()
     registry = Registry.from_settings(settings)
+    held_out = gate_eval(settings, registry, ref) if eval_data is None else None
     try:
         result = promote(
             registry,
@@ -163,6 +166,8 @@ def promote_cmd(
             reason=reason,
             actor=actor,
             eval_data=eval_data,
+            eval_windows=held_out.windows if held_out else None,
+            eval_source=held_out.source if held_out else None,
         )
     except PromotionRefused as exc:
         raise with_cli_hint(exc, suggest_eval_data=eval_data is None) from None

@@ -1,4 +1,10 @@
-"""``trajops train``: one tracked MLflow run per training (nested runs per fold with ``--loso``)."""
+"""``trajops train``: one tracked MLflow run per training (nested runs per fold with ``--loso``).
+
+``--data HARVEST`` trains on production windows (split in time, or by agent when the harvest is
+short: :func:`trajops.tracking.datasets.harvest_splits`), ``--base-data PATH`` adds another
+dataset's train and val to it, and ``--init-from champion|VERSION`` fine-tunes a registered
+neural version (:mod:`trajops.training.finetune`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from trajops.errors import ValidationError
 from trajops.settings import Settings
 
 if TYPE_CHECKING:  # MLflow and the models load lazily: `trajops --help` stays fast
+    from trajops.tracking.datasets import DataSplits
     from trajops.training.run import OnStep, TrainResult, TrainSpec
 
 SIM_SCENES = 6
@@ -122,6 +129,26 @@ def ensemble_params(model: str, ensemble: int | None) -> dict[str, int]:
     return {"ensemble": ensemble}
 
 
+def base_splits(path: Path, *, seed: int) -> DataSplits:
+    """The splits of ``--base-data``: any ``--data`` path; an ETH/UCY root gives every site,
+    each recording cut in time (:func:`~trajops.tracking.datasets.eth_ucy_all_sites`)."""
+    from trajops.tracking import datasets
+
+    if datasets.is_eth_ucy_root(path):
+        return datasets.eth_ucy_all_sites(path)
+    return datasets.path_splits(path, seed=seed)
+
+
+def _check_base(data: Path | None, base_data: Path | None) -> None:
+    from trajops.data.harvest import is_harvest
+
+    if base_data is not None and (data is None or not is_harvest(data)):
+        raise ValidationError(
+            "--base-data adds training data to a harvest: use it with --data HARVEST",
+            details=[{"loc": ["base_data"], "msg": "needs --data HARVEST"}],
+        )
+
+
 def run_training(
     settings: Settings,
     spec: TrainSpec,
@@ -134,8 +161,10 @@ def run_training(
     sim_scenes: int = SIM_SCENES,
     sim_agents: int = SIM_AGENTS,
     sim_steps: int = SIM_STEPS,
+    base_data: Path | None = None,
 ) -> tuple[str | None, list[TrainResult]]:
-    """Resolve the data source and train (once, or per fold with ``loso``), with progress.
+    """Resolve the data source and train (once, or per fold with ``loso``), with progress;
+    ``base_data`` is added to the train and val of a harvest ``data``.
 
     Returns:
         The parent run of a ``loso`` training (else ``None``) and the trainings.
@@ -146,6 +175,7 @@ def run_training(
     from trajops.training.run import STEPS, build_model, train_loso, train_run
 
     _check_sources(data, simulate, fold, loso, all_scenes)
+    _check_base(data, base_data)
     build_model(spec, settings)  # an unknown model or bad hyper-parameter fails before any work
     steps = len(STEPS) if spec.register else len(STEPS) - 1
     if data is not None and datasets.is_eth_ucy_root(data):
@@ -173,7 +203,8 @@ def run_training(
             raise ValidationError(
                 f"{data} is not an ETH/UCY root; --fold / --loso / --all-scenes need one"
             )
-        only = datasets.path_splits(data, seed=spec.seed)
+        base = None if base_data is None else base_splits(base_data, seed=spec.seed)
+        only = datasets.path_splits(data, seed=spec.seed, base=base)
     else:
         config = SimulationConfig(
             n_scenes=sim_scenes, n_agents=sim_agents, n_steps=sim_steps, seed=spec.seed
@@ -190,7 +221,18 @@ def train(
     data: Annotated[
         Path | None,
         typer.Option(
-            "--data", help="Tracks file/folder, or an ETH/UCY root (with --fold / --loso)."
+            "--data",
+            help="Tracks file/folder, a harvest folder (`trajops data harvest`), or an ETH/UCY "
+            "root (with --fold / --loso / --all-scenes).",
+        ),
+    ] = None,
+    base_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--base-data",
+            help="With --data HARVEST: add this dataset's train and val splits (any --data "
+            "path; an ETH/UCY root gives every site) to the harvest's; the test split stays "
+            "production's.",
         ),
     ] = None,
     fold: Annotated[
@@ -230,6 +272,14 @@ def train(
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: TRAJOPS_SEED).")] = None,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            "--init-from",
+            help="Fine-tune a registered neural version (champion, challenger, 3, v3): start "
+            "from its weights; by default 20 epochs at 0.3 x its learning rate.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a forecaster and track it in MLflow.
@@ -248,6 +298,7 @@ def train(
         experiment=experiment,
         register=register,
         model_params=ensemble_params(model, ensemble),
+        init_from=init_from,
     )
     parent, results = run_training(
         settings,
@@ -260,6 +311,7 @@ def train(
         sim_scenes=sim_scenes,
         sim_agents=sim_agents,
         sim_steps=sim_steps,
+        base_data=base_data,
     )
     if as_json:
         emit_json(

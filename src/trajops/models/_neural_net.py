@@ -1,14 +1,87 @@
-"""The network of :mod:`trajops.models.neural`: ego encoder, neighbour attention, two heads."""
+"""The network of :mod:`trajops.models.neural`: ego encoder, neighbour attention, two heads;
+and the torch helpers it trains with (device choice, thread scope, mirror augmentation)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
+from trajops.errors import ConfigError
+
 if TYPE_CHECKING:
     from trajops.models.neural import NeuralConfig
+
+ARCHITECTURE = (
+    "hidden",
+    "neighbours",
+    "modes",
+    "speed_scale",
+    "min_scale",
+    "dropout",
+    "ensemble",
+    "t_obs",
+    "t_pred",
+)
+"""Config fields that shape the network or its inputs: weights of one config fit another only
+when these are equal (a fine-tuned model keeps its source's)."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a config error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA GPU is available")
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {device!r}; expected auto, cpu or cuda")
+    return torch.device(device)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Use ``n`` torch intra-op threads inside the block (0: unchanged), then restore."""
+    old = torch.get_num_threads()
+    if n <= 0 or n == old:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def mirror(
+    ego: torch.Tensor,
+    nbr: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    t_obs: int,
+    rng: np.random.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Reflect a random half of the batch across the heading axis (y -> -y)."""
+    device = ego.device
+    flip = torch.as_tensor(rng.random(len(ego)) < 0.5, device=device)
+    sign_xy = torch.tensor([1.0, -1.0], device=device)
+    n_xy = t_obs * 2 + (t_obs - 1) * 2  # coordinate features come first, interleaved x, y
+    ego_f = ego.clone()
+    ego_f[:, :n_xy] = (ego[:, :n_xy].reshape(len(ego), n_xy // 2, 2) * sign_xy).reshape(
+        len(ego), n_xy
+    )
+    nbr_f = nbr.clone()
+    b, m = nbr.shape[:2]
+    nbr_f[..., :n_xy] = (nbr[..., :n_xy].reshape(b, m, n_xy // 2, 2) * sign_xy).reshape(b, m, n_xy)
+    f = flip[:, None]
+    return (
+        torch.where(f, ego_f, ego),
+        torch.where(f[:, :, None], nbr_f, nbr),
+        torch.where(f[:, :, None], target * sign_xy, target),
+    )
 
 
 def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
@@ -57,3 +130,14 @@ class SocialNet(nn.Module):
         offset = self.head(e).view(len(e), self.config.t_pred, 2)
         hyp = self.modes(e.detach()).view(len(e), self.config.modes, self.config.t_pred, 2)
         return offset, hyp
+
+
+def forward_members(
+    nets: Iterable[nn.Module], ego: torch.Tensor, nbr: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Members' mean offset ``(B, T_pred, 2)`` and their hypotheses interleaved member by
+    member ``(B, E * modes, T_pred, 2)``."""
+    outs = [net(ego, nbr, mask) for net in nets]
+    offset = torch.stack([o for o, _ in outs]).mean(dim=0)
+    hyp = torch.stack([h for _, h in outs], dim=2)  # (B, modes, E, T_pred, 2)
+    return offset, hyp.flatten(1, 2)

@@ -7,6 +7,10 @@ predicts the offset of the future from constant-velocity extrapolation, trained 
 Euclidean (ADE) loss and early-stopped on the validation split. A second, multi-hypothesis
 head trained winner-takes-all gives K > 1 diverse samples without touching the
 deterministic forecast (sample 0).
+
+Fine-tuning: :meth:`NeuralForecaster.fine_tune` builds a model with a fitted model's
+architecture, feature scaling and weights; its :meth:`~NeuralForecaster.fit` starts from those
+weights and keeps them when no epoch beats them on validation.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -28,7 +30,14 @@ from trajops import T_OBS, T_PRED
 from trajops.data.augment import AgentFrame, agent_frame
 from trajops.data.windows import WindowSet
 from trajops.errors import ConfigError, ModelLoadError, ValidationError
-from trajops.models._neural_net import SocialNet
+from trajops.models._neural_net import (
+    ARCHITECTURE,
+    SocialNet,
+    forward_members,
+    mirror,
+    resolve_device,
+    torch_threads,
+)
 from trajops.models.base import check_obs
 
 
@@ -67,31 +76,6 @@ class NeuralConfig:
     t_pred: int = T_PRED
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a config error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but no CUDA GPU is available")
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {device!r}; expected auto, cpu or cuda")
-    return torch.device(device)
-
-
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Use ``n`` torch intra-op threads inside the block (0: unchanged), then restore."""
-    old = torch.get_num_threads()
-    if n <= 0 or n == old:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 class NeuralForecaster:
     """Agent-frame, scene-aware MLP forecaster; see the module docstring."""
 
@@ -104,6 +88,36 @@ class NeuralForecaster:
             raise ConfigError(f"ensemble must be at least 1, got {self.config.ensemble}")
         self.device = resolve_device(self.config.device)
         self.nets: nn.ModuleList | None = None
+        self.init_state: list[dict[str, torch.Tensor]] | None = None
+        """Per-member CPU state dicts :meth:`fit` starts from (set by :meth:`fine_tune`)."""
+
+    @classmethod
+    def fine_tune(cls, source: NeuralForecaster, **overrides: Any) -> NeuralForecaster:
+        """An unfitted model whose :meth:`fit` starts from ``source``'s weights.
+
+        The config is ``source``'s (architecture and feature scaling included) with
+        ``overrides`` for the training knobs (``epochs``, ``lr``, ``seed``, ``device`` ...).
+
+        Raises:
+            ValidationError: ``source`` is not fitted, or an override changes a field of
+                :data:`ARCHITECTURE` (the weights would not fit the network).
+        """
+        if source.nets is None:
+            raise ValidationError("cannot fine-tune from an unfitted neural model")
+        base = asdict(source.config)
+        clash = sorted(k for k in ARCHITECTURE if k in overrides and overrides[k] != base[k])
+        if clash:
+            raise ValidationError(
+                "fine-tuning keeps the source model's architecture; cannot change "
+                + ", ".join(f"{k} ({base[k]!r} -> {overrides[k]!r})" for k in clash),
+                details=[{"loc": ["model_params", k], "msg": "architecture"} for k in clash],
+            )
+        model = cls(NeuralConfig(**{**base, **overrides}))
+        model.init_state = [
+            {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+            for net in source.nets
+        ]
+        return model
 
     # --- features -----------------------------------------------------------------------
     def _features(
@@ -180,7 +194,7 @@ class NeuralForecaster:
             raise ValidationError(
                 "no training windows", details=[{"loc": ["train"], "msg": "empty"}]
             )
-        with _torch_threads(cfg.num_threads):
+        with torch_threads(cfg.num_threads):
             return self._fit(train, val)
 
     def _fit(self, train: WindowSet, val: WindowSet | None) -> dict[str, Any]:
@@ -199,7 +213,7 @@ class NeuralForecaster:
         members: list[dict[str, Any]] = []
         nets = []
         for i in range(cfg.ensemble):
-            net, history = self._fit_member(data, val_data, seed=cfg.seed + i)
+            net, history = self._fit_member(data, val_data, seed=cfg.seed + i, member=i)
             nets.append(net)
             members.append(history)
         self.nets = nn.ModuleList(nets)
@@ -211,18 +225,29 @@ class NeuralForecaster:
         return out
 
     def _fit_member(
-        self, data: list[torch.Tensor], val_data: list[torch.Tensor] | None, *, seed: int
+        self,
+        data: list[torch.Tensor],
+        val_data: list[torch.Tensor] | None,
+        *,
+        seed: int,
+        member: int,
     ) -> tuple[SocialNet, dict[str, Any]]:
-        """Train one network; returns it (best validation state) and its history."""
+        """Train one network; returns it (best validation state) and its history. A
+        fine-tuned member starts from its source weights, which compete as epoch -1."""
         cfg = self.config
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         t_ego, t_nbr, t_mask, t_scale, t_target = data
         net = SocialNet(cfg).to(self.device)
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
         history: dict[str, Any] = {"train_loss": [], "val_loss": [], "best_epoch": 0}
         best, best_state, waited = float("inf"), None, 0
+        if self.init_state is not None:
+            net.load_state_dict(self.init_state[member])
+            if val_data is not None:
+                best, best_state = self._val_ade(val_data, [net]), copy.deepcopy(net.state_dict())
+                history["best_epoch"] = -1
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
         n = len(t_ego)
         for epoch in range(cfg.epochs):
             net.train()
@@ -232,7 +257,9 @@ class NeuralForecaster:
                 idx = order[i : i + cfg.batch_size]
                 b_ego, b_nbr, b_target = t_ego[idx], t_nbr[idx], t_target[idx]
                 if cfg.mirror:
-                    b_ego, b_nbr, b_target = self._mirror(b_ego, b_nbr, b_target, rng)
+                    b_ego, b_nbr, b_target = mirror(
+                        b_ego, b_nbr, b_target, t_obs=cfg.t_obs, rng=rng
+                    )
                 offset, hyp = net(b_ego, b_nbr, t_mask[idx])
                 # Euclidean distance in metres: scaled units times the agent's scale.
                 s = t_scale[idx][:, None]
@@ -264,39 +291,6 @@ class NeuralForecaster:
         net.eval()
         return net, history
 
-    def _mirror(
-        self, ego: torch.Tensor, nbr: torch.Tensor, target: torch.Tensor, rng: np.random.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Reflect a random half of the batch across the heading axis (y -> -y)."""
-        t, flip = self.config.t_obs, torch.as_tensor(rng.random(len(ego)) < 0.5, device=self.device)
-        sign_xy = torch.tensor([1.0, -1.0], device=self.device)
-        n_xy = t * 2 + (t - 1) * 2  # coordinate features come first, interleaved x, y
-        ego_f = ego.clone()
-        ego_f[:, :n_xy] = (ego[:, :n_xy].reshape(len(ego), n_xy // 2, 2) * sign_xy).reshape(
-            len(ego), n_xy
-        )
-        nbr_f = nbr.clone()
-        b, m = nbr.shape[:2]
-        nbr_f[..., :n_xy] = (nbr[..., :n_xy].reshape(b, m, n_xy // 2, 2) * sign_xy).reshape(
-            b, m, n_xy
-        )
-        f = flip[:, None]
-        return (
-            torch.where(f, ego_f, ego),
-            torch.where(f[:, :, None], nbr_f, nbr),
-            torch.where(f[:, :, None], target * sign_xy, target),
-        )
-
-    def _forward(
-        self, nets: Any, ego: torch.Tensor, nbr: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Members' mean offset ``(B, T_pred, 2)`` and their hypotheses interleaved member by
-        member ``(B, E * modes, T_pred, 2)``."""
-        outs = [net(ego, nbr, mask) for net in nets]
-        offset = torch.stack([o for o, _ in outs]).mean(dim=0)
-        hyp = torch.stack([h for _, h in outs], dim=2)  # (B, modes, E, T_pred, 2)
-        return offset, hyp.flatten(1, 2)
-
     def _val_ade(self, data: list[torch.Tensor], nets: Any = None) -> float:
         nets = nets if nets is not None else self.nets
         assert nets is not None
@@ -307,7 +301,7 @@ class NeuralForecaster:
             total = 0.0
             for i in range(0, len(ego), 4096):
                 sl = slice(i, i + 4096)
-                offset, _ = self._forward(nets, ego[sl], nbr[sl], mask[sl])
+                offset, _ = forward_members(nets, ego[sl], nbr[sl], mask[sl])
                 total += float(
                     (torch.linalg.vector_norm(offset - target[sl], dim=-1) * scale[sl, None]).sum()
                 )
@@ -344,8 +338,8 @@ class NeuralForecaster:
         cv = (o[:, -1] - o[:, -2])[:, None] * np.arange(1, cfg.t_pred + 1)[
             None, :, None
         ]  # (N, T_pred, 2)
-        with _torch_threads(cfg.inference_threads), torch.inference_mode():
-            offset, hyp = self._forward(self.nets, *self._tensors(ego, nbr, mask))
+        with torch_threads(cfg.inference_threads), torch.inference_mode():
+            offset, hyp = forward_members(self.nets, *self._tensors(ego, nbr, mask))
         s = scale[:, None, None]
         det = cv + offset.cpu().numpy().astype(np.float64) * s  # (N, T_pred, 2) agent frame
         if num_samples <= 1:

@@ -7,6 +7,7 @@ an earlier try extracted, so every later task of the run sees the same data.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ if TYPE_CHECKING:  # data libraries load when a task runs: DAG files parse fast
     from trajops.data.windows import WindowConfig, WindowSet
     from trajops.tracking.datasets import DataSplits
 
+log = logging.getLogger(__name__)
+
 SPLITS = ("train", "val", "test")
 """The splits (``trajops.data.readers.SPLITS``, repeated here: importing readers loads pandas)."""
 
@@ -29,14 +32,53 @@ MIN_AGENTS = 2
 """Fewest agents the train and test splits must each hold."""
 
 
+def _production_splits(ws: Workspace, *, since: str | None, seed: int) -> DataSplits | None:
+    """Splits of a harvest of the operational store's realised forecasts (``since`` back,
+    e.g. ``30d``; None: all it keeps), written into the workspace; None when the store is
+    unreachable or holds too few windows to split (the caller then simulates)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from trajops.monitoring.harvest import HarvestFilter, harvest
+    from trajops.security._time import parse_past
+    from trajops.store import Store
+    from trajops.tracking import datasets
+
+    settings = pipeline_settings()
+    where = HarvestFilter(since=parse_past(since, field="since") if since else None)
+    try:
+        store = Store(settings.resolved_database_url)
+    except SQLAlchemyError as exc:
+        log.warning("no production data (store unreachable: %s): simulating", type(exc).__name__)
+        return None
+    try:
+        manifest = harvest(store, ws.root / "harvest", where)
+    except SQLAlchemyError as exc:
+        log.warning("no production data (store unreachable: %s): simulating", type(exc).__name__)
+        return None
+    finally:
+        store.dispose()
+    try:
+        return datasets.harvest_splits(ws.root / "harvest", seed=seed)
+    except DataError as exc:
+        log.warning(
+            "%d production windows, too few to train on (%s): simulating",
+            manifest["windows"],
+            exc.message,
+        )
+        return None
+
+
 def _splits(
-    request: dict[str, Any], *, seed: int, sim: tuple[int, int, int]
+    request: dict[str, Any], *, seed: int, sim: tuple[int, int, int], ws: Workspace
 ) -> tuple[DataSplits, str | None]:
     from trajops.data.simulator import SimulationConfig
     from trajops.tracking import datasets
 
     source, fold = request["source"], request["fold"]
     if source is None:
+        harvested = _production_splits(ws, since=request.get("since"), seed=seed)
+        if harvested is not None:
+            return harvested, None
         config = SimulationConfig(n_scenes=sim[0], n_agents=sim[1], n_steps=sim[2], seed=seed)
         return datasets.simulated_splits(config), None
     path = Path(source)
@@ -64,30 +106,42 @@ def extract(
     sim_scenes: int = 6,
     sim_agents: int = 16,
     sim_steps: int = 160,
+    since: str | None = None,
 ) -> dict[str, Any]:
-    """Read (or simulate) the training tracks and write their train / val / test splits.
+    """Read (harvest, or simulate) the training tracks and write their train / val / test splits.
 
     Args:
         run_key: the pipeline run (e.g. ``<dag id>/<Airflow run id>``).
-        source: a tracks file or folder, or an ETH/UCY root (with ``fold``); None simulates.
+        source: a tracks file or folder, or an ETH/UCY root (with ``fold``); None: the
+            production windows the operational store holds (a harvest, split by time or by
+            agent), or simulated crowds where there are too few of them.
+        since: how far back a harvest reaches (``30d``, an ISO date; None: all it keeps).
         fold: the held-out ETH/UCY scene.
         seed: split (and simulation) seed; None derives one from ``run_key``.
         sim_scenes, sim_agents, sim_steps: size of the simulated crowds.
 
     Returns:
-        ``run_key``, ``workspace``, dataset ``name``, ``seed`` and rows per split.
+        ``run_key``, ``workspace``, dataset ``name``, ``seed``, rows per split and the
+        data's ``origin`` (``production``, ``simulator`` or ``path``).
     """
     from trajops.data.readers import write_tracks
 
     ws = Workspace.of(pipeline_settings(), run_key)
-    request: dict[str, Any] = {"source": source or None, "fold": fold or None, "seed": seed}
+    request: dict[str, Any] = {
+        "source": source or None,
+        "fold": fold or None,
+        "seed": seed,
+        "since": since or None,
+    }
     request["sim"] = [sim_scenes, sim_agents, sim_steps] if not source else None
     if ws.file(MANIFEST).exists():
         done = ws.read(MANIFEST)
         if done["request"] == request and all(ws.split(s).exists() for s in SPLITS):
             return done["summary"]
     used_seed = seed if seed is not None else seed_of(ws.key)
-    splits, used_fold = _splits(request, seed=used_seed, sim=(sim_scenes, sim_agents, sim_steps))
+    splits, used_fold = _splits(
+        request, seed=used_seed, sim=(sim_scenes, sim_agents, sim_steps), ws=ws
+    )
     for split, tracks in splits.items():
         write_tracks(tracks, ws.split(split))
     summary = {
@@ -96,6 +150,7 @@ def extract(
         "name": splits.name,
         "seed": used_seed,
         "rows": {split: len(tracks) for split, tracks in splits.items()},
+        "origin": _origin(splits),
     }
     ws.write(
         MANIFEST,
@@ -104,9 +159,17 @@ def extract(
             "summary": summary,
             "source": splits.source,
             "fold": used_fold,
+            "lineage": splits.lineage,
         },
     )
     return summary
+
+
+def _origin(splits: DataSplits) -> str:
+    """Where a run's data came from: ``production`` (a harvest), ``simulator`` or ``path``."""
+    if splits.name.startswith("harvest-"):
+        return "production"
+    return "simulator" if splits.source.startswith("simulator:") else "path"
 
 
 def read_split(ws: Workspace, split: str) -> pd.DataFrame:
@@ -136,7 +199,10 @@ def load_splits(ws: Workspace) -> DataSplits:
         name=manifest["summary"]["name"],
         source=manifest["source"],
         fold=manifest["fold"],
-        **frames,
+        train=frames["train"],
+        val=frames["val"],
+        test=frames["test"],
+        lineage=manifest.get("lineage", {}),
     )
 
 

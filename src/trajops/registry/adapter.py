@@ -211,6 +211,13 @@ class Registry:
             raise ModelNotFoundError(message)
         return Path(local)
 
+    def run_tags(self, version: ModelVersionInfo) -> dict[str, str]:
+        """Tags of the training run of ``version`` (its data lineage); empty without a run."""
+        if not version.run_id:
+            return {}
+        with translate_errors(self._where, not_found=f"the run of v{version.version} is gone"):
+            return dict(self.client.get_run(version.run_id).data.tags)
+
     # --- writes -----------------------------------------------------------------------
     def create_version(
         self, *, model_id: str, run_id: str, tags: dict[str, str]

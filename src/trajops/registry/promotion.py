@@ -4,11 +4,14 @@ A candidate version becomes ``champion`` only when it
 
 1. **loads** as a pyfunc from the registry,
 2. passes a **smoke** prediction (finite, one row per agent, the contract's columns), and
-3. is **not worse** than the current champion on a fixed evaluation set by more than
-   ``settings.promotion_tolerance`` (relative ADE).
+3. is **not worse** than the current champion by more than ``settings.promotion_tolerance``
+   (relative ADE) on the evaluation set: recent production forecasts the candidate never
+   trained on when the caller has enough of them (:mod:`trajops.monitoring.production_eval`;
+   scored per scene too, and recorded), else a fixed simulated set or a given data path.
 
 ``challenger`` needs checks 1 and 2 only: a challenger exists to be compared with the champion
-in production, so it may be worse offline. ``force`` bypasses failed checks and is recorded.
+in production, so it may be worse offline (on production windows it is still scored beside the
+champion, and the scores recorded). ``force`` bypasses failed checks and is recorded.
 Every alias move is appended to the history (:mod:`trajops.registry.history`); an alias is
 only moved after every check passed, so a refused promotion changes nothing.
 """
@@ -147,6 +150,22 @@ def score(forecaster: Forecaster, windows: WindowSet) -> tuple[float, float]:
     return ade(pred, windows.fut), fde(pred, windows.fut)
 
 
+def site_of(scene: str) -> str:
+    """The site of a production window's scene (``"<site>/<request_id>"``), else the scene."""
+    return scene.split("/", 1)[0] if "/" in scene else scene
+
+
+def per_site_ade(forecaster: Forecaster, windows: WindowSet) -> dict[str, tuple[int, float]]:
+    """``site -> (windows, ADE)`` of ``forecaster`` on ``windows``."""
+    pred = forecaster.predict(windows.obs, neighbours=windows.neighbours)  # (N, T_pred, 2)
+    err = np.linalg.norm(pred - windows.fut, axis=-1).mean(axis=-1)  # (N,)
+    sites = np.array([site_of(str(s)) for s in windows.scene], dtype=object)
+    return {
+        str(site): (int((sites == site).sum()), float(err[sites == site].mean()))
+        for site in sorted(set(sites.tolist()))
+    }
+
+
 def run_gate(
     registry: Registry,
     candidate: ModelVersionInfo,
@@ -155,8 +174,12 @@ def run_gate(
     tolerance: float,
     windows: WindowSet,
     config: EvalSetConfig | None = None,
+    source: str | None = None,
 ) -> tuple[list[GateCheck], float | None, float | None]:
     """Run the checks for moving ``alias`` to ``candidate``.
+
+    ``source`` names the evaluation set in the checks' messages; a ``production…`` set is
+    also scored per scene (a ``per_scene`` check that informs, never refuses).
 
     Returns:
         The checks (in order; later ones are skipped when the model does not load), the
@@ -169,28 +192,40 @@ def run_gate(
         return [GateCheck("loads", False, exc.message)], None, None
     checks = [GateCheck("loads", True, f"{candidate.uri} loads")]
     checks.append(_smoke(model, windows, config.smoke_agents))
-    if alias != "champion" or not checks[-1].passed:
+    production = bool(source and source.startswith("production"))
+    if not checks[-1].passed or (alias != "champion" and not production):
         return checks, None, None
     cand_ade, _ = score(model, windows)
+    where = f" on {source}" if source else ""
     champion = registry.alias_version("champion")
     if champion is None or champion.version == candidate.version:
-        checks.append(GateCheck("not_worse", True, f"no current champion; ADE {cand_ade:.4f}"))
+        checks.append(
+            GateCheck("not_worse", True, f"no current champion; ADE {cand_ade:.4f}{where}")
+        )
         return checks, cand_ade, None
     try:
-        champ_ade, _ = score(_load(champion), windows)
+        champ_model = _load(champion)
     except ModelLoadError as exc:
         checks.append(GateCheck("not_worse", True, f"current champion unusable ({exc.message})"))
         return checks, cand_ade, None
+    champ_ade, _ = score(champ_model, windows)
     rel = (cand_ade - champ_ade) / max(champ_ade, 1e-12)
-    passed = rel <= tolerance
+    blocking = alias == "champion"  # a challenger is scored and recorded, never refused
     checks.append(
         GateCheck(
-            "not_worse",
-            passed,
+            "not_worse" if blocking else "compared",
+            rel <= tolerance or not blocking,
             f"ADE {cand_ade:.4f} vs champion v{champion.version} {champ_ade:.4f} "
-            f"({rel:+.1%}; tolerance {tolerance:.1%})",
+            f"({rel:+.1%}; tolerance {tolerance:.1%}){where}",
         )
     )
+    if production:
+        cand_sites, champ_sites = per_site_ade(model, windows), per_site_ade(champ_model, windows)
+        lines = [
+            f"{site[:12]} n={n} {ade_:.4f} vs {champ_sites[site][1]:.4f}"
+            for site, (n, ade_) in cand_sites.items()
+        ]
+        checks.append(GateCheck("per_scene", True, "ADE per scene: " + "; ".join(lines)))
     return checks, cand_ade, champ_ade
 
 
@@ -213,8 +248,13 @@ def promote(
     actor: str | None = None,
     eval_data: Path | None = None,
     config: EvalSetConfig | None = None,
+    eval_windows: WindowSet | None = None,
+    eval_source: str | None = None,
 ) -> PromotionResult:
     """Move ``alias`` to ``version`` if the gate passes (or ``force``), and record the move.
+
+    The gate scores on ``eval_windows`` when given (named by ``eval_source``: held-out
+    production windows), else on ``eval_data``, else on the fixed simulated set.
 
     Raises:
         ModelNotFoundError: no such version.
@@ -225,9 +265,19 @@ def promote(
     current = registry.alias_version(alias)
     if current is not None and current.version == candidate.version:
         return PromotionResult(alias, candidate.version, current.version, changed=False)
-    windows = evaluation_windows(eval_data, config)
+    if eval_windows is None:
+        windows = evaluation_windows(eval_data, config)
+        eval_source = str(eval_data) if eval_data is not None else "simulator"
+    else:
+        windows = eval_windows
     checks, cand_ade, champ_ade = run_gate(
-        registry, candidate, alias=alias, tolerance=tolerance, windows=windows, config=config
+        registry,
+        candidate,
+        alias=alias,
+        tolerance=tolerance,
+        windows=windows,
+        config=config,
+        source=eval_source,
     )
     failed = [c for c in checks if not c.passed]
     if failed and not force:
@@ -253,7 +303,11 @@ def promote(
         actor=actor,
     )
     record_event(registry, event)
-    gate_tags: dict[str, Any] = {f"gate.{alias}.passed": not failed, f"gate.{alias}.forced": force}
+    gate_tags: dict[str, Any] = {
+        f"gate.{alias}.passed": not failed,
+        f"gate.{alias}.forced": force,
+        f"gate.{alias}.eval": (eval_source or "")[:250],
+    }
     if cand_ade is not None:
         gate_tags[f"gate.{alias}.ade"] = f"{cand_ade:.6f}"
     registry.set_version_tags(candidate.version, gate_tags)

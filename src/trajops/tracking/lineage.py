@@ -3,7 +3,9 @@
 Each split is logged as an ``mlflow.data`` pandas dataset (name, source, digest) with the
 context ``training`` / ``validation`` / ``testing``; the run carries the full SHA-256 fingerprint
 of every split as tags (``data.<split>.digest``, counts, scenes), and ``data.digest`` (the
-training split's) identifies the data a registered version was fitted on.
+training split's) identifies the data a registered version was fitted on. The splits' own
+:attr:`~trajops.tracking.datasets.DataSplits.lineage` (a harvest's ``harvest.*`` and
+``base_data*``) is added to the tags as it is.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def log_lineage(splits: DataSplits) -> dict[str, DatasetFingerprint]:
     tags["data.digest"] = fps["train"].digest
     if splits.fold:
         tags["data.fold"] = splits.fold
+    tags.update({key: value[:_MAX_TAG] for key, value in splits.lineage.items()})
     mlflow.set_tags(tags)
     return fps
 

@@ -4,7 +4,8 @@ The order of a run is fixed so that a failure anywhere leaves a ``FAILED`` run a
 version: data is read and windowed *before* the run starts (bad input is a user error, not a
 failed run), then params, lineage, fit, per-epoch losses, evaluation, artifacts and the pyfunc
 are logged inside the run, and only after the run has ended ``FINISHED`` is the model
-registered, with the run id, data digest and test metrics as version tags.
+registered, with the run id, data digest and test metrics as version tags (and, for a
+fine-tuning or a harvest, ``init_from`` and the splits' lineage).
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from trajops.models import create_model
 from trajops.models.base import Forecaster
 from trajops.models.pyfunc import log_forecaster
 from trajops.monitoring.reference import build_reference, write_reference
+from trajops.registry.adapter import Registry
 from trajops.registry.registration import register
 from trajops.settings import Settings
 from trajops.tracking import artifacts as art
 from trajops.tracking.backend import connect, ensure_experiment, translate_errors
 from trajops.tracking.datasets import DataSplits
 from trajops.tracking.lineage import log_lineage
+from trajops.training.finetune import InitSource, check_fine_tunable, fine_tuned_model, resolve_init
 
 OnStep = Callable[[str], None]
 """Progress callback: called with a short description when each step starts."""
@@ -58,6 +61,8 @@ class TrainSpec:
         window: how tracks are cut into windows.
         run_name: MLflow run name (default ``<model>-<data name>``).
         model_params: extra hyper-parameters for :func:`trajops.models.create_model`.
+        init_from: a registered version (``3``, ``v3``) or alias (``champion``) whose weights
+            the model starts from (:mod:`trajops.training.finetune`; neural model only).
     """
 
     model: str
@@ -68,6 +73,7 @@ class TrainSpec:
     window: WindowConfig = field(default_factory=WindowConfig)
     run_name: str | None = None
     model_params: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,12 @@ class TrainResult:
     fold: str | None = None
 
 
-def build_model(spec: TrainSpec, settings: Settings) -> Forecaster:
-    """A fresh forecaster for ``spec`` (neural: seed, epochs and device from spec / settings)."""
+def build_model(
+    spec: TrainSpec, settings: Settings, *, init: InitSource | None = None
+) -> Forecaster:
+    """A fresh forecaster for ``spec`` (neural: seed, epochs and device from spec / settings);
+    with ``init``, one that starts from that version's weights."""
+    check_fine_tunable(spec.model, spec.init_from)
     params = dict(spec.model_params)
     if spec.model == "neural":
         params.setdefault("seed", spec.seed)
@@ -94,6 +104,8 @@ def build_model(spec: TrainSpec, settings: Settings) -> Forecaster:
         raise ValidationError(
             "--epochs must be at least 1", details=[{"loc": ["epochs"], "msg": "< 1"}]
         )
+    if init is not None:
+        return fine_tuned_model(init, params)
     return create_model(spec.model, **params)
 
 
@@ -120,7 +132,11 @@ def _windows(splits: DataSplits, config: WindowConfig) -> dict[str, WindowSet]:
 
 
 def _params(
-    spec: TrainSpec, model: Forecaster, splits: DataSplits, windows: dict[str, WindowSet]
+    spec: TrainSpec,
+    model: Forecaster,
+    splits: DataSplits,
+    windows: dict[str, WindowSet],
+    init: InitSource | None,
 ) -> dict[str, Any]:
     params: dict[str, Any] = {
         "model": spec.model,
@@ -133,6 +149,9 @@ def _params(
     params["data.name"] = splits.name
     if splits.fold:
         params["data.fold"] = splits.fold
+    params.update(splits.lineage)
+    if init is not None:
+        params["init_from"] = str(init.version)
     commit = git_commit()
     if commit:
         params["git_commit"] = commit
@@ -169,10 +188,11 @@ def _run_body(
     run_id: str,
     step: OnStep,
     drift_window_size: int,
+    init: InitSource | None,
 ) -> tuple[dict[str, float], str, str]:
     # Returns the test metrics, the logged model's id and the training data digest.
     step(STEPS[1])
-    params = _params(spec, model, splits, windows)
+    params = _params(spec, model, splits, windows, init)
     mlflow.log_params(params)
     fps = log_lineage(splits)
     step(STEPS[2])
@@ -239,11 +259,14 @@ def train_run(
     step = on_step or (lambda _msg: None)
     client = connect(settings)
     experiment_id = ensure_experiment(settings, client, spec.experiment)
-    model = build_model(spec, settings)
+    init = resolve_init(settings, model=spec.model, init_from=spec.init_from)
+    model = build_model(spec, settings, init=init)
     step(STEPS[0])
     windows = _windows(splits, spec.window)
     run_name = spec.run_name or f"{spec.model}-{splits.name}"
     tags = {"trajops.kind": "training", "trajops.model": spec.model}
+    if init is not None:
+        tags.update({"init_from": str(init.version), "init_from.ref": init.ref})
     with translate_errors(f"tracking store {settings.resolved_tracking_uri}"):
         run = mlflow.start_run(
             experiment_id=experiment_id, run_name=run_name, nested=nested, tags=tags
@@ -258,6 +281,7 @@ def train_run(
             run_id=run_id,
             step=step,
             drift_window_size=settings.drift_window_size,
+            init=init,
         )
     except BaseException as exc:
         mlflow.end_run(status="FAILED")
@@ -284,6 +308,9 @@ def train_run(
             digest=digest,
             metrics=metrics,
         )
+        lineage = {**splits.lineage, **({"init_from": str(init.version)} if init else {})}
+        if lineage:
+            Registry.from_settings(settings).set_version_tags(version, lineage)
     return TrainResult(
         run_id=run_id,
         model=spec.model,

@@ -94,6 +94,13 @@ def seed_traffic(home: str, *, n: int, bad_feedback: int) -> dict[str, int]:
     return {"predictions": len(obs), "feedback": bad_feedback}
 
 
+def seed_production(home: str, *, n_windows: int) -> dict[str, int]:
+    """Realised production forecasts in the home's store (runs in the DAG runner's process)."""
+    from tests._support.production import seed_production as seed
+
+    return {"windows": seed(f"sqlite:///{Path(home) / 'trajops.db'}", n_windows=n_windows)}
+
+
 # --- parsing ------------------------------------------------------------------------------
 def test_dagbag_parses_every_dag_with_its_graph_schedule_and_failure_handling(
     airflow: Airflow, tmp_path: Path
@@ -186,7 +193,14 @@ def test_training_promotes_a_first_champion_then_retraining_starts_an_ab_test(
     assert x1["promote"]["alias"] == "champion" and x1["promote"]["changed"] is True
     assert x1["start_experiment"]["experiment_id"] is None  # nothing to compare with yet
     assert x2["register"]["version"] == 2 and x2["register"]["created"] is True
-    assert x2["promote"] == {"alias": "challenger", "version": 2, "previous": None, "changed": True}
+    assert x2["promote"] == {
+        "alias": "challenger",
+        "version": 2,
+        "previous": None,
+        "changed": True,
+        "eval": "simulator",  # no production data yet
+    }
+    assert x1["extract"]["origin"] == x2["extract"]["origin"] == "simulator"
     assert x2["start_experiment"]["created"] is True
     assert x2["start_experiment"]["versions"] == {"control": 1, "treatment": 2}
     # Different runs simulate different crowds (the seed follows the run).
@@ -281,6 +295,41 @@ def test_monitoring_alerts_on_drift_and_accuracy_and_signals_retraining(
         DRIFT_URI,
     )
     assert queued == [("trajops_retraining",)]
+
+
+def test_training_and_retraining_harvest_production_data_and_gate_on_it(
+    airflow: Airflow, tmp_path: Path
+) -> None:
+    """With realised forecasts in the store, no source: the DAGs harvest them, train on the
+    earlier ones and the gate scores candidate and champion on the later, held-out ones."""
+    env = airflow.env(TRAJOPS_HOME=str(tmp_path), TRAJOPS_GATE_MIN_PRODUCTION_WINDOWS="40")
+    seed = {
+        "action": "call",
+        "function": "test_airflow_pipelines:seed_production",
+        "kwargs": {"home": str(tmp_path), "n_windows": 640},
+    }
+    conf = {**TRAIN_CONF, "models": ["linear"]}
+    _, first, second = airflow.run(
+        [seed, run("trajops_training", D1, **conf), run("trajops_retraining", D2, **conf)],
+        env,
+        timeout=400,
+    )
+    for result in (first, second):
+        assert result["state"] == "success", states(result)
+        assert result["xcom"]["extract"]["origin"] == "production"
+    x1, x2 = first["xcom"], second["xcom"]
+    assert x1["promote"]["alias"] == "champion"
+    assert x2["promote"]["alias"] == "challenger"
+    assert x2["promote"]["eval"].startswith("production: ")  # held out by time, not simulated
+
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)
+    v2 = client.get_model_version("trajectory-forecaster", "2")
+    assert v2.tags["gate.challenger.eval"].startswith("production: ")
+    tags = client.get_run(v2.run_id).data.tags
+    assert tags["harvest.split"] == "time" and tags["harvest.fingerprint"]
 
 
 # --- failure handling ---------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The neural forecaster: ensemble training history, devices, persistence, seeding, neighbours."""
+"""The neural forecaster: ensemble training history, devices, persistence, seeding, neighbours,
+fine-tuning."""
 
 from __future__ import annotations
 
@@ -54,4 +55,47 @@ def test_a_neural_model_without_neighbours_ignores_them() -> None:
     test = synthetic_windows(10, seed=13)
     np.testing.assert_array_equal(
         model.predict(test.obs), model.predict(test.obs, neighbours=test.neighbours)
+    )
+
+
+def test_fine_tuning_starts_from_the_source_weights() -> None:
+    import torch
+
+    from trajops.errors import ValidationError
+    from trajops.evaluation.metrics import ade
+    from trajops.models.neural import NeuralForecaster
+
+    train, val = synthetic_windows(200, seed=14), synthetic_windows(60, seed=15)
+    test = synthetic_windows(10, seed=16)
+    source = NeuralForecaster(epochs=2, hidden=16, modes=2, ensemble=2, device="cpu")
+    source.fit(train, val)
+    expected = source.predict(test.obs, neighbours=test.neighbours, num_samples=3)
+    with pytest.raises(ValidationError, match="unfitted"):
+        NeuralForecaster.fine_tune(NeuralForecaster(device="cpu"))
+    with pytest.raises(ValidationError, match=r"cannot change hidden \(16 -> 32\)"):
+        NeuralForecaster.fine_tune(source, hidden=32)
+
+    # A zero learning rate leaves every weight where the source had it.
+    frozen = NeuralForecaster.fine_tune(source, epochs=2, lr=0.0, seed=9)
+    assert frozen.config.hidden == 16 and frozen.config.ensemble == 2 and frozen.config.seed == 9
+    frozen.fit(train)
+    np.testing.assert_array_equal(
+        frozen.predict(test.obs, neighbours=test.neighbours, num_samples=3), expected
+    )
+
+    # Training moves the weights; the source's own weights compete on validation as epoch -1.
+    tuned = NeuralForecaster.fine_tune(source, epochs=2, lr=1e-2)
+    history = tuned.fit(train, val)
+    assert tuned.nets is not None and source.nets is not None
+    assert -1 <= history["best_epoch"] < 2
+    val_ade = [ade(m.predict(val.obs, neighbours=val.neighbours), val.fut) for m in (source, tuned)]
+    assert val_ade[1] <= val_ade[0] + 1e-4  # never worse on validation than where it started
+    first = zip(  # the history is the first member's
+        tuned.nets[0].state_dict().values(), source.nets[0].state_dict().values(), strict=True
+    )
+    moved = any(not torch.equal(a, b) for a, b in first)
+    assert moved == (history["best_epoch"] >= 0)
+    # The source is untouched by its fine-tuning.
+    np.testing.assert_array_equal(
+        source.predict(test.obs, neighbours=test.neighbours, num_samples=3), expected
     )

@@ -78,14 +78,18 @@ def _actor(request: Request) -> str:
 async def promote_version(
     version: str, request: Request, settings: SettingsDep, pool: PoolDep, body: AliasChange
 ) -> Response:
-    """The gate scores the version on the evaluation set first; a failed check refuses (409)
-    unless ``force``. This process re-reads its aliases at once; others at their next poll."""
-    from trajops.registry.promotion import promote
+    """The gate scores the version on the evaluation set first (recent production forecasts
+    it never trained on, when there are enough); a failed check refuses (409) unless
+    ``force``. This process re-reads its aliases at once; others at their next poll."""
+    from trajops.monitoring.production_eval import gate_eval
+    from trajops.registry.promotion import PromotionResult, promote
 
     registry = _registry(request, settings)
     actor = _actor(request)
-    result = await anyio.to_thread.run_sync(
-        lambda: promote(
+
+    def gated() -> PromotionResult:
+        held_out = gate_eval(settings, registry, version)
+        return promote(
             registry,
             version=version,
             alias=body.alias,
@@ -93,8 +97,11 @@ async def promote_version(
             force=body.force,
             reason=body.reason or "promoted through the API",
             actor=actor,
+            eval_windows=held_out.windows if held_out else None,
+            eval_source=held_out.source if held_out else None,
         )
-    )
+
+    result = await anyio.to_thread.run_sync(gated)
     await pool.refresh()
     return OrjsonResponse(result.to_dict())
 
