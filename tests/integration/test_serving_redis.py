@@ -155,3 +155,65 @@ def test_unreachable_redis_never_fails_a_request(tracking_uri: str, tmp_path: Pa
     assert float(fallbacks[0].split()[-1]) >= 5, (
         "rate limits fell back in-process, no request failed"
     )
+
+
+def track_frame(scene: str, k: int) -> dict[str, object]:
+    """Frame ``k`` of two agents walking in straight lines (0.4 s apart)."""
+    t = 0.4 * k
+    return {
+        "scene_id": scene,
+        "t": 1_765_000_000.0 + t,
+        "agents": [
+            {"agent_id": "p1", "position": [1.1 * t, 0.0]},
+            {"agent_id": "p2", "position": [3.0, -0.7 * t]},
+        ],
+    }
+
+
+def test_two_replicas_share_the_tracks(
+    tracking_uri: str, tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    """Frames of one scene alternate between two replicas behind a balancer: each sees the
+    whole track (forecasts from the 8th frame on, the first forecasts scored at the 20th)."""
+    settings_a = settings(tracking_uri, tmp_path / "a", REDIS_URL, shared=tmp_path)
+    _, token = issue_key(settings_a, scopes="predict")
+    key = {"X-API-Key": token}
+    app_a = create_app(settings_a, options=AppOptions(poll=False))
+    app_b = create_app(
+        settings(tracking_uri, tmp_path / "b", REDIS_URL, shared=tmp_path),
+        options=AppOptions(poll=False),
+    )
+    scene = f"shared-{uuid.uuid4().hex}"
+    answers = []
+    with serve_in_thread(app_a) as url_a, serve_in_thread(app_b) as url_b:
+        for k in range(21):
+            url = (url_a, url_b)[k % 2]
+            r = httpx.post(f"{url}/v1/tracks", json=track_frame(scene, k), headers=key)
+            assert r.status_code == 200, r.text
+            answers.append(r.json())
+        stale = httpx.post(f"{url_a}/v1/tracks", json=track_frame(scene, 19), headers=key)
+        assert stale.status_code == 409  # replica a knows what replica b took
+    assert [len(a["predictions"]) for a in answers[:8]] == [0] * 7 + [2]
+    assert all(len(a["predictions"]) == 2 for a in answers[7:])
+    assert answers[7]["waiting"] == [] and answers[6]["waiting"][0]["history_s"] == 2.4
+    scored = [len(a["scored"]) for a in answers]
+    assert scored[:19] == [0] * 19 and scored[19] == 2 and scored[20] == 2
+    assert all(s["ade"] < 0.05 for s in answers[19]["scored"])  # CV is exact on straight lines
+    keys = list(redis_client.scan_iter(match="trajops:track:*"))
+    assert keys and all(scene.encode() not in k and b"p1" not in k for k in keys)
+    assert 0 < redis_client.pttl(keys[0]) <= 30_000
+
+
+def test_tracks_refuse_a_frame_while_redis_is_unreachable(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    """A track only one replica could see would split: the frame is a 503, nothing kept."""
+    unreachable = settings(tracking_uri, tmp_path, f"redis://127.0.0.1:{closed_port()}/0")
+    _, token = issue_key(unreachable, scopes="predict")
+    app = create_app(unreachable, options=AppOptions(poll=False))
+    with serve_in_thread(app) as base:
+        r = httpx.post(
+            f"{base}/v1/tracks", json=track_frame("down", 0), headers={"X-API-Key": token}
+        )
+    assert r.status_code == 503, r.text
+    assert "track store" in r.json()["error"]["message"]
