@@ -26,6 +26,11 @@ class LoopSettings(BaseSettings):
     )
 
     # --- learning from production -------------------------------------------------------
+    harvest_min_split_windows: int = Field(
+        default=50,
+        ge=10,
+        description="Fewest windows each split of a harvest must hold (split by time, else by agent); a smaller harvest is refused, never trained on with a handful of validation windows.",
+    )
     gate_min_production_windows: int = Field(
         default=200,
         ge=1,

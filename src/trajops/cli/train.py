@@ -204,7 +204,9 @@ def run_training(
                 f"{data} is not an ETH/UCY root; --fold / --loso / --all-scenes need one"
             )
         base = None if base_data is None else base_splits(base_data, seed=spec.seed)
-        only = datasets.path_splits(data, seed=spec.seed, base=base)
+        only = datasets.path_splits(
+            data, seed=spec.seed, base=base, min_windows=settings.harvest_min_split_windows
+        )
     else:
         config = SimulationConfig(
             n_scenes=sim_scenes, n_agents=sim_agents, n_steps=sim_steps, seed=spec.seed

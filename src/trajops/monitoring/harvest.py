@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, make_url, select
+from sqlalchemy import and_, func, make_url, select
 
 from trajops import T_OBS, T_PRED
 from trajops.data.harvest import HARVEST_COLUMNS, scene_name, write_harvest
@@ -34,7 +34,8 @@ class HarvestFilter:
     """Which production windows to harvest.
 
     Attributes:
-        since, until: forecast times ``[since, until)``, timezone-aware (None: open).
+        since, until: forecast times ``[since, until)`` (:data:`FORECAST_TIME`),
+            timezone-aware (None: open).
         scene_key: only this scene (its pseudonym).
         limit: most forecasts with a realised future (the most recent ones).
     """
@@ -57,10 +58,15 @@ def _epoch(moment: datetime) -> float:
     return aware.timestamp()
 
 
+FORECAST_TIME = func.coalesce(PredictionRecord.observed_at, PredictionRecord.created_at)
+"""When a forecast was made: when its input was observed by the client's clock (streamed
+tracks), else when it was served. A harvest filters, orders and splits by it."""
+
+
 def _complete_requests(store: Store, where: HarvestFilter) -> list[str]:
     """Requests with at least one forecast whose whole future was realised, oldest first."""
     stmt = (
-        select(PredictionRecord.request_id, PredictionRecord.created_at)
+        select(PredictionRecord.request_id, FORECAST_TIME)
         .join(
             Feedback,
             and_(
@@ -72,12 +78,12 @@ def _complete_requests(store: Store, where: HarvestFilter) -> list[str]:
         .distinct()
     )
     if where.since is not None:
-        stmt = stmt.where(PredictionRecord.created_at >= where.since)
+        stmt = stmt.where(FORECAST_TIME >= where.since)
     if where.until is not None:
-        stmt = stmt.where(PredictionRecord.created_at < where.until)
+        stmt = stmt.where(FORECAST_TIME < where.until)
     if where.scene_key is not None:
         stmt = stmt.where(PredictionRecord.scene_key == where.scene_key)
-    stmt = stmt.order_by(PredictionRecord.created_at.desc(), PredictionRecord.request_id)
+    stmt = stmt.order_by(FORECAST_TIME.desc(), PredictionRecord.request_id)
     if where.limit is not None:
         stmt = stmt.limit(where.limit)
     with store.session() as session:
@@ -94,7 +100,7 @@ def _rows(store: Store, request_ids: list[str], chunk: int = 500) -> Iterator[An
                 PredictionRecord.request_id,
                 PredictionRecord.agent_key,
                 PredictionRecord.scene_key,
-                PredictionRecord.created_at,
+                FORECAST_TIME,
                 PredictionRecord.inputs,
                 Feedback.positions,
                 Feedback.n_steps,
@@ -120,7 +126,7 @@ def harvest_frame(store: Store, where: HarvestFilter) -> tuple[pd.DataFrame, int
     n_windows = 0
     obs_frames = np.arange(T_OBS) * FRAME_STEP
     fut_frames = (T_OBS + np.arange(T_PRED)) * FRAME_STEP
-    for request_id, agent_key, scene_key, created_at, inputs, future, n_steps in _rows(
+    for request_id, agent_key, scene_key, made_at, inputs, future, n_steps in _rows(
         store, request_ids
     ):
         obs = np.asarray(inputs, dtype=np.float64)  # (T_obs, 2)
@@ -131,7 +137,7 @@ def harvest_frame(store: Store, where: HarvestFilter) -> tuple[pd.DataFrame, int
         if future is not None and n_steps == T_PRED:
             parts.append((fut_frames, np.asarray(future, dtype=np.float64)))  # (T_pred, 2)
             n_windows += 1
-        t = _epoch(created_at)
+        t = _epoch(made_at)
         for frames, xy in parts:
             n = len(frames)
             cols["scene"] += [scene_name(site, request_id)] * n

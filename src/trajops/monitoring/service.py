@@ -100,6 +100,7 @@ class Monitor:
         step_s: float,
         latency_ms: float,
         obs_decimals: int | None = None,
+        observed_at: float | None = None,
     ) -> None:
         """Queue one row per agent; returns at once (the writer thread does the I/O).
 
@@ -109,8 +110,14 @@ class Monitor:
             obs_decimals: places ``obs`` is already rounded to, when it is (the service
                 logs its normalised inputs): not rounded again when the store keeps at least
                 as many.
+            observed_at: Unix seconds of the last observed position by the client's clock
+                (``/v1/tracks``), coarsened like ``created_at``.
         """
-        now = bucket_time(datetime.now(UTC), self.settings.store_time_bucket_s)
+        bucket_s = self.settings.store_time_bucket_s
+        now = bucket_time(datetime.now(UTC), bucket_s)
+        seen = None
+        if observed_at is not None:
+            seen = bucket_time(datetime.fromtimestamp(observed_at, UTC), bucket_s)
         scene_key = self.pseudonymise(scene_id, namespace="scene") if scene_id else None
         decimals = self.settings.store_coordinate_decimals
         obs_texts = stored_coordinates(obs, decimals, rounded_to=obs_decimals)
@@ -128,6 +135,7 @@ class Monitor:
                 "outputs": p,
                 "step_s": step_s,
                 "latency_ms": latency_ms,
+                "observed_at": seen,
             }
             for agent_id, o, p in zip(agent_ids, obs_texts, pred_texts, strict=True)
         ]

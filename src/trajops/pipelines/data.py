@@ -58,7 +58,9 @@ def _production_splits(ws: Workspace, *, since: str | None, seed: int) -> DataSp
     finally:
         store.dispose()
     try:
-        return datasets.harvest_splits(ws.root / "harvest", seed=seed)
+        return datasets.harvest_splits(
+            ws.root / "harvest", seed=seed, min_windows=settings.harvest_min_split_windows
+        )
     except DataError as exc:
         log.warning(
             "%d production windows, too few to train on (%s): simulating",

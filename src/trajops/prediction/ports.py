@@ -34,6 +34,7 @@ class PredictionLog(Protocol):
         step_s: float,
         latency_ms: float,
         obs_decimals: int | None = None,
+        observed_at: float | None = None,
     ) -> None: ...
 
 

@@ -79,6 +79,8 @@ class PredictionRequest:
     scene_id: str | None = None
     model: str | None = None
     num_samples: int = 1
+    observed_at: float | None = None
+    """Unix seconds of the last observed position by the client's clock (streamed tracks)."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ class PredictionService:
                 pred=preds if request.num_samples == 1 else preds[:, 0],
                 step_s=STEP_S,
                 latency_ms=latency_ms,
+                observed_at=request.observed_at,
             )
         if self.experiments is not None and result.route is not None:
             self.experiments.record(

@@ -16,6 +16,7 @@ in order in this process; across replicas a client sends a scene's frames in ord
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -171,6 +172,7 @@ class TrackService:
                 obs=np.stack(obs),
                 scene_id=frame.scene_id,
                 model=frame.model,
+                observed_at=frame.t if plausible_time(frame.t) else None,
             ),
             key_id=key_id,
             request_id=request_id,
@@ -198,6 +200,17 @@ class TrackService:
         if self.on_realised is not None:
             for _, r in realised:
                 self.on_realised(r, scene_key)
+
+
+EARLIEST_S = 946_684_800.0
+"""2000-01-01 in Unix seconds: a frame time before it is a clock of another origin."""
+
+
+def plausible_time(t: float) -> bool:
+    """Whether a frame's ``t`` reads as Unix seconds (from 2000 to a day ahead of now): then
+    it is logged as when the forecast's input was observed (the production loop orders and
+    splits its data by it, so a replay of recorded tracks keeps their timing)."""
+    return EARLIEST_S <= t <= time.time() + 86_400.0
 
 
 def _check_order(frame: Frame, tracks: Sequence[AgentTrack | None]) -> None:

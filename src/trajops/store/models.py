@@ -37,6 +37,8 @@ class PredictionRecord(Base):
     outputs: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
     step_s: Mapped[float] = mapped_column(Float, nullable=False, default=0.4)
     latency_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    # the client's time of the last observed position (streamed tracks), when plausible
+    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (
         Index("ix_predictions_request_agent", "request_id", "agent_key", unique=True),

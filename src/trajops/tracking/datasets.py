@@ -91,7 +91,13 @@ def _split(tracks: pd.DataFrame, *, seed: int) -> tuple[pd.DataFrame, ...]:
     return split_by_time(tracks)
 
 
-def path_splits(path: Path, *, seed: int = 0, base: DataSplits | None = None) -> DataSplits:
+def path_splits(
+    path: Path,
+    *,
+    seed: int = 0,
+    base: DataSplits | None = None,
+    min_windows: int = MIN_SPLIT_WINDOWS,
+) -> DataSplits:
     """Splits of a harvest folder (:func:`harvest_splits`, with ``base``) or of a tracks file
     or folder (``.txt`` / ``.csv`` / ``.parquet``).
 
@@ -99,7 +105,7 @@ def path_splits(path: Path, *, seed: int = 0, base: DataSplits | None = None) ->
         ValidationError: ``base`` with a path that is not a harvest.
     """
     if is_harvest(path):
-        return harvest_splits(path, seed=seed, base=base)
+        return harvest_splits(path, seed=seed, base=base, min_windows=min_windows)
     if base is not None:
         raise ValidationError(
             f"{path} is not a harvest: base data is added to a harvest's train and val only",
@@ -183,21 +189,27 @@ def simulated_splits(config: SimulationConfig) -> DataSplits:
     return DataSplits(name="simulated", source=source, train=train, val=val, test=test)
 
 
-def harvest_splits(path: Path, *, seed: int = 0, base: DataSplits | None = None) -> DataSplits:
+def harvest_splits(
+    path: Path,
+    *,
+    seed: int = 0,
+    base: DataSplits | None = None,
+    min_windows: int = MIN_SPLIT_WINDOWS,
+) -> DataSplits:
     """Splits of the harvest at ``path``; ``base``'s train and val are added to its own.
 
     A window (an agent with a realised future at one forecast instant) is counted for the
     agent whose future it holds. In time when the harvest is long enough: instants ordered by
     ``t``, the earliest 70 % of windows train, the next 15 % val, the last 15 % test, and every
     instant less than :data:`EMBARGO_S` before the next split's first instant is dropped. Long
-    enough means every split keeps at least :data:`MIN_SPLIT_WINDOWS` windows. Otherwise by
+    enough means every split keeps at least ``min_windows`` windows. Otherwise by
     agent: agents ordered by a hash of ``(seed, agent_id)`` take 70 / 15 / 15 % of the windows,
     so one agent's windows are never in two splits; a split keeps every instant holding one of
     its windows, with the other agents' observed positions (neighbours) but not their futures.
     Base scenes are renamed ``base:<scene>``; base test data is ignored (test is production's).
 
     Raises:
-        DataError: not a readable harvest, or one too small for :data:`MIN_SPLIT_WINDOWS`
+        DataError: not a readable harvest, or one too small for ``min_windows``
             windows in val and test (the message gives the counts).
     """
     harvest = read_harvest(path)
@@ -205,16 +217,16 @@ def harvest_splits(path: Path, *, seed: int = 0, base: DataSplits | None = None)
     windows = _harvest_windows(tracks)
     method, parts = "time", _time_split(windows)
     counts = [int((parts == i).sum()) for i in range(3)]
-    if min(counts) < MIN_SPLIT_WINDOWS:
+    if min(counts) < min_windows:
         method, parts = "agent", _agent_split(windows, seed=seed)
         counts = [int((parts == i).sum()) for i in range(3)]
-    if min(counts) < MIN_SPLIT_WINDOWS:
+    if min(counts) < min_windows:
         raise DataError(
             f"{path}: the harvest is too small to train on: {len(windows)} window(s), split by "
             f"agent into {counts[0]} train / {counts[1]} val / {counts[2]} test; val and test "
-            f"need at least {MIN_SPLIT_WINDOWS} windows each (about "
-            f"{int(np.ceil(MIN_SPLIT_WINDOWS / SPLIT_FRACTIONS[2]))} windows in all): harvest "
-            "a longer period",
+            f"need at least {min_windows} windows each (about "
+            f"{int(np.ceil(min_windows / SPLIT_FRACTIONS[2]))} windows in all): harvest "
+            "a longer period, or lower TRAJOPS_HARVEST_MIN_SPLIT_WINDOWS",
             details=[{"loc": ["data"], "msg": "too few windows", "windows": counts}],
         )
     frames = [_split_frame(tracks, windows, parts, i, by_agent=method == "agent") for i in range(3)]
