@@ -49,6 +49,7 @@ from trajops.serving.request_log import LogBackpressure, RequestAuditor
 from trajops.serving.routes import ROUTERS
 from trajops.serving.routes.batch import open_batch_jobs
 from trajops.serving.routes.docs import mount_assets
+from trajops.serving.routes.tracks import TrackFrame
 from trajops.serving.schemas import FeedbackRequest, PredictRequest, RequestLimits
 from trajops.settings import Settings
 from trajops.store.lifecycle import MigrationConfig, StoreMigrations
@@ -215,7 +216,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (PredictRequest, FeedbackRequest):
+    for model in (PredictRequest, FeedbackRequest, TrackFrame):
         body = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(body.pop("$defs", {}))
         components[model.__name__] = body

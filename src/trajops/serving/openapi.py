@@ -42,6 +42,36 @@ class PredictResponse(BaseModel):
     cached: bool = Field(description="Whether the prediction came from the cache.")
 
 
+class TrackWaiting(BaseModel):
+    agent_id: str | int
+    history_s: float = Field(description="Seconds of track so far (2.8 s are needed).")
+
+
+class TrackScore(BaseModel):
+    agent_id: str | int
+    request_id: str = Field(description="The frame whose forecast this scores.")
+    t: float = Field(description="That frame's time.")
+    model_version: str
+    variant: str
+    ade: float
+    fde: float
+
+
+class TrackResponse(BaseModel):
+    """Forecasts of the agents with enough track, and earlier forecasts scored by this frame."""
+
+    request_id: str
+    scene_id: str
+    t: float
+    model: ModelRefOut | None = Field(description="None when no agent had enough track.")
+    variant: str | None
+    step_s: float = STEP_S
+    horizon_s: float = round(STEP_S * T_PRED, 6)
+    predictions: list[AgentPrediction]
+    waiting: list[TrackWaiting]
+    scored: list[TrackScore]
+
+
 class AgentScore(BaseModel):
     agent_id: str | int
     model_version: str = Field(description="Version that made the scored prediction.")

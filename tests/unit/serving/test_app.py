@@ -216,6 +216,12 @@ def test_openapi_documents_the_predict_body(client: httpx.Client) -> None:
     assert feedback["schema"]["$ref"] == "#/components/schemas/FeedbackRequest"
     assert schemas["AgentTruth"]["properties"]["positions"]["maxItems"] == 12
     assert "agents" in schemas["FeedbackRequest"]["properties"]
+    tracks = spec["paths"]["/v1/tracks"]["post"]
+    assert tracks["requestBody"]["content"]["application/json"]["schema"]["$ref"] == (
+        "#/components/schemas/TrackFrame"
+    )
+    assert "Sighting" in schemas and "TrackResponse" in schemas
+    assert schemas["TrackFrame"]["required"] == ["scene_id", "t", "agents"]
     assert spec["components"]["securitySchemes"]["ApiKeyHeader"]["name"] == "X-API-Key"
     assert client.get("/docs").status_code == 200
 

@@ -23,7 +23,7 @@ from trajops.serving.middleware import (
     REQUEST_ID_KEY,
     START_KEY,
 )
-from trajops.serving.openapi import error_responses
+from trajops.serving.openapi import TrackResponse, error_responses
 from trajops.serving.responses import OrjsonResponse
 from trajops.serving.routes.predict import HORIZON_S, body_doc, render_prediction, request_id_of
 from trajops.serving.schemas import (
@@ -160,6 +160,7 @@ def render_frame(frame: Frame, out: FrameAnswer, request_id: str) -> dict[str, A
     "/v1/tracks",
     tags=["predict"],
     summary="Send a tracker's frame; get forecasts, and earlier forecasts scored as they come true",
+    response_model=TrackResponse,
     responses=error_responses(404, 409, 413, 422, 503),
     openapi_extra=body_doc(TrackFrame),
 )
