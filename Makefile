@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/eth_ucy
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-container test-unit test-integration test-e2e lint format bench bench-eth-ucy bench-serve bench-log-writer bench-drift bench-ab bench-batch bench-replicas bench-neural-device clean
+.PHONY: install demo test test-container test-unit test-integration test-e2e lint format bench bench-eth-ucy bench-serve bench-log-writer bench-drift bench-ab bench-batch bench-replicas bench-neural-device bench-flywheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,10 +43,13 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench dags
 	$(BIN)/ruff format src tests bench dags
 
-bench: bench-eth-ucy bench-serve bench-log-writer bench-drift bench-ab bench-batch bench-replicas ## every benchmark (JSON under bench/results/)
+bench: bench-eth-ucy bench-flywheel bench-serve bench-log-writer bench-drift bench-ab bench-batch bench-replicas ## every benchmark (JSON under bench/results/)
 
 bench-eth-ucy: $(STAMP)
 	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/python bench/eth_ucy.py
+
+bench-flywheel: $(STAMP) ## the production loop on a held-out site (stream, harvest, fine-tune, gate)
+	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/python bench/flywheel.py --site hotel
 
 bench-serve: $(STAMP)
 	$(BIN)/python bench/serve.py

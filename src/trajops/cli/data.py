@@ -205,7 +205,8 @@ def harvest_cmd(
         str | None, typer.Option("--scene", help="Only this scene (the scene_id clients send).")
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Most windows: the most recent ones.")
+        int | None,
+        typer.Option("--limit", min=1, help="Most forecast instants (the most recent ones)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -78,9 +78,9 @@ def _complete_requests(store: Store, where: HarvestFilter) -> list[str]:
         .distinct()
     )
     if where.since is not None:
-        stmt = stmt.where(FORECAST_TIME >= where.since)
+        stmt = stmt.where(FORECAST_TIME >= where.since)  # noqa: SIM300 (a column, not a constant)
     if where.until is not None:
-        stmt = stmt.where(FORECAST_TIME < where.until)
+        stmt = stmt.where(FORECAST_TIME < where.until)  # noqa: SIM300
     if where.scene_key is not None:
         stmt = stmt.where(PredictionRecord.scene_key == where.scene_key)
     stmt = stmt.order_by(FORECAST_TIME.desc(), PredictionRecord.request_id)

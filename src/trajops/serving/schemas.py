@@ -115,7 +115,7 @@ def _details(exc: PydanticValidationError) -> list[dict[str, Any]]:
 _Body = TypeVar("_Body", bound=BaseModel)
 
 
-def _validated(model: type[_Body], body: bytes, what: str) -> _Body:
+def validated(model: type[_Body], body: bytes, what: str) -> _Body:
     """``body`` validated by ``model``; pydantic's errors as :class:`ValidationError`."""
     try:
         return model.model_validate_json(body)
@@ -126,14 +126,14 @@ def _validated(model: type[_Body], body: bytes, what: str) -> _Body:
         raise ValidationError(f"invalid {what}", details=details) from None
 
 
-def _too_many_agents(n: int, limit: int) -> ValidationError:
+def too_many_agents(n: int, limit: int) -> ValidationError:
     return ValidationError(
         f"too many agents: {n} > {limit}",
         details=[{"loc": ["body", "agents"], "msg": f"at most {limit} agents"}],
     )
 
 
-def _check_agent_count(body: bytes, limit: int) -> None:
+def check_agent_count(body: bytes, limit: int) -> None:
     """Refuse a body with more raw ``agents`` items than ``limit`` before validating any.
 
     Validating a list item by item costs time for every item (and an error entry for every bad
@@ -147,7 +147,7 @@ def _check_agent_count(body: bytes, limit: int) -> None:
     if isinstance(data, dict):
         agents = data.get("agents")
         if isinstance(agents, list) and len(agents) > limit:
-            raise _too_many_agents(len(agents), limit)
+            raise too_many_agents(len(agents), limit)
 
 
 def parse_predict_request(body: bytes, limits: RequestLimits) -> PredictionRequest:
@@ -164,10 +164,10 @@ def parse_predict_request(body: bytes, limits: RequestLimits) -> PredictionReque
         ValidationError: malformed JSON, a schema violation, or a broken limit; ``details``
             point at each offending field.
     """
-    _check_agent_count(body, limits.max_agents)
-    req = _validated(PredictRequest, body, "prediction request")
+    check_agent_count(body, limits.max_agents)
+    req = validated(PredictRequest, body, "prediction request")
     if len(req.agents) > limits.max_agents:  # a body only the schema's parser could decode
-        raise _too_many_agents(len(req.agents), limits.max_agents)
+        raise too_many_agents(len(req.agents), limits.max_agents)
     seen: set[str] = set()
     for i, agent in enumerate(req.agents):
         key = str(agent.agent_id)
@@ -304,11 +304,11 @@ def parse_feedback_request(body: bytes, limits: RequestLimits) -> FeedbackReques
         ValidationError: malformed JSON, a schema violation, too many agents, a duplicate
             agent or a coordinate beyond the limit.
     """
-    _check_agent_count(body, limits.max_agents)
-    req = _validated(FeedbackRequest, body, "feedback")
+    check_agent_count(body, limits.max_agents)
+    req = validated(FeedbackRequest, body, "feedback")
     truths = req.truths()
     if len(truths) > limits.max_agents:
-        raise _too_many_agents(len(truths), limits.max_agents)
+        raise too_many_agents(len(truths), limits.max_agents)
     seen: set[str] = set()
     for i, truth in enumerate(truths):
         where = ["body", "positions"] if req.agents is None else ["body", "agents", i, "positions"]

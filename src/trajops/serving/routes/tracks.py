@@ -32,9 +32,9 @@ from trajops.serving.schemas import (
     ModelRef,
     Point,
     RequestLimits,
-    _check_agent_count,
-    _too_many_agents,
-    _validated,
+    check_agent_count,
+    too_many_agents,
+    validated,
 )
 from trajops.settings import Settings
 
@@ -87,10 +87,10 @@ def parse_track_frame(body: bytes, limits: RequestLimits) -> Frame:
         ValidationError: malformed JSON, a schema violation, too many agents, a duplicate
             agent or a coordinate beyond the limit; ``details`` point at the field.
     """
-    _check_agent_count(body, limits.max_agents)
-    req = _validated(TrackFrame, body, "track frame")
+    check_agent_count(body, limits.max_agents)
+    req = validated(TrackFrame, body, "track frame")
     if len(req.agents) > limits.max_agents:
-        raise _too_many_agents(len(req.agents), limits.max_agents)
+        raise too_many_agents(len(req.agents), limits.max_agents)
     seen: set[str] = set()
     for i, agent in enumerate(req.agents):
         key = str(agent.agent_id)
