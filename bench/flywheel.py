@@ -172,6 +172,7 @@ def one_seed(
         "retrained": (TrainSpec(model="neural", seed=seed, epochs=epochs, register=True), base),
     }
     train_s: dict[str, float] = {}
+    split_of: dict[str, dict[str, str]] = {}
     for name, (spec, with_base) in plans.items():
         t = time.perf_counter()
         splits = harvest_splits(
@@ -180,6 +181,7 @@ def one_seed(
             base=with_base,
             min_windows=settings.harvest_min_split_windows,
         )
+        split_of[name] = {k: v for k, v in splits.lineage.items() if k.startswith("harvest.")}
         candidates[name] = train_run(settings, spec, splits)
         train_s[name] = time.perf_counter() - t
     t = time.perf_counter()
@@ -246,6 +248,7 @@ def one_seed(
         "stream_s": round(stream_s, 1),
         "champion_train_s": round(champion_s, 1),
         "harvest": {k: manifest[k] for k in ("windows", "instants", "agents", "rows")},
+        "splits": split_of,
         "later_windows": len(later_windows),
         "gate": gated,
         "chosen": chosen,
@@ -276,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="One seed, 3 epochs.")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
+    from trajops.training.run import git_commit
+
     if args.quick:
         args.seeds, args.epochs = args.seeds[:1], args.epochs or 3
     if args.min_split_windows is None:
@@ -309,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         "wall_s": round(time.perf_counter() - started, 1),
         "runs": runs,
         "epochs": args.epochs,
+        "commit": git_commit(),
         "base": not args.no_base,
     }
     out = args.output or RESULTS / f"flywheel-{args.site}{'-quick' if args.quick else ''}.json"
