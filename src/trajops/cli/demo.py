@@ -155,6 +155,11 @@ def print_access(settings: Settings, *, serving: bool) -> str:
     )
     typer.echo(token)
     typer.echo(curl_example(base, token))
+    console.print(
+        "or stream a tracker's frames (forecasts once an agent has 2.8 s of track; the service "
+        "scores them itself as the agents walk on; docs/production-loop.md):"
+    )
+    typer.echo(tracks_example(base, token))
     return token
 
 
@@ -207,5 +212,17 @@ def curl_example(base: str, token: str) -> str:
     body = f'{{"agents": [{{"agent_id": "ped-1", "positions": [{positions}]}}]}}'
     return (
         f"curl -s -X POST {base}/v1/predict -H 'Content-Type: application/json' "
+        f"-H 'X-API-Key: {token}' -d '{body}'"
+    )
+
+
+def tracks_example(base: str, token: str) -> str:
+    """A ready-to-paste ``curl`` frame for ``/v1/tracks`` (send one every 0.4 s)."""
+    body = (
+        '{"scene_id": "demo-crossing", "t": \'"$(date +%s.%N)"\', '
+        '"agents": [{"agent_id": "ped-1", "position": [1.0, 2.0]}]}'
+    )
+    return (
+        f"curl -s -X POST {base}/v1/tracks -H 'Content-Type: application/json' "
         f"-H 'X-API-Key: {token}' -d '{body}'"
     )

@@ -12,7 +12,7 @@ import pytest
 
 from tests._support.app_fixtures import make_settings
 from tests._support.registry import RegistryInfo
-from trajops.cli.demo import create_demo_key, curl_example, print_access
+from trajops.cli.demo import create_demo_key, curl_example, print_access, tracks_example
 from trajops.serving import AppOptions, create_app, serve_in_thread
 from trajops.settings import Settings
 from trajops.store import Store
@@ -31,6 +31,11 @@ def test_printed_curl_example_predicts(registry: RegistryInfo, tmp_path: Path) -
         done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
         out = json.loads(done.stdout)
         assert out["model"]["version"] == "1" and len(out["predictions"][0]["positions"]) == 12
+        frame = subprocess.run(  # a shell line: its frame time comes from `date`
+            ["bash", "-c", tracks_example(url, token)], capture_output=True, text=True, timeout=30
+        )
+        first = json.loads(frame.stdout)
+        assert first["predictions"] == [] and first["waiting"][0]["agent_id"] == "ped-1"
         wrong = shlex.split(curl_example(url, token[:-1] + "x"))
         refused = json.loads(subprocess.run(wrong, capture_output=True, text=True).stdout)
         assert refused["error"]["code"] == "unauthenticated"
@@ -54,11 +59,12 @@ def test_the_demo_prints_its_key_and_curl_without_serving_too(
     token = print_access(settings, serving=False)
     out = capsys.readouterr().out.splitlines()
     assert token in out, "the key alone on its line"
-    [curl] = [line for line in out if line.startswith("curl ")]
+    [curl, tracks] = [line for line in out if line.startswith("curl ")]
     assert curl == curl_example("http://127.0.0.1:8123", token)
+    assert tracks == tracks_example("http://127.0.0.1:8123", token)
     text = "\n".join(out)
     assert "`trajops serve`" in text and "`trajops ui`" in text
-    assert text.count(token) == 2  # the key line and the curl, nowhere else
+    assert text.count(token) == 3  # the key line and the two curls, nowhere else
 
 
 def test_the_demo_gives_the_dashboard_an_admin_who_can_sign_in(
