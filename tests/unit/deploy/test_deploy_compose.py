@@ -15,16 +15,13 @@ import os
 import re
 import subprocess
 import sys
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
-import typer
 import yaml
 
-from trajops.cli.main import app as trajops_app
+from tests._support.commands import resolve
 from trajops.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -147,32 +144,6 @@ def test_trajops_variables_are_settings() -> None:
     assert not unknown, f"no settings field reads {unknown}"
 
 
-def _click_command(program: str) -> click.Command:
-    if program == "trajops":
-        return typer.main.get_command(trajops_app)
-    if program == "mlflow":
-        from mlflow.cli import cli
-
-        return cli
-    if program == "dask":  # `dask <sub>` commands are plugins (entry points of dask_cli)
-        group = click.Group("dask")
-        for ep in entry_points(group="dask_cli"):
-            group.add_command(ep.load(), ep.name)
-        return group
-    raise AssertionError(f"no parser known for {program}")
-
-
-def _parse(argv: list[str]) -> None:
-    """Parse ``argv`` with the program's real CLI: unknown commands/options/values raise."""
-    cmd = _click_command(argv[0])
-    args = argv[1:]
-    while isinstance(cmd, click.Group):
-        sub = cmd.get_command(click.Context(cmd), args[0])
-        assert sub is not None, f"{argv[0]}: no command {args[0]!r} in {argv}"
-        cmd, args = sub, args[1:]
-    cmd.make_context(argv[0], list(args))
-
-
 def test_service_commands_exist_in_the_code(stack: dict[str, Any]) -> None:
     parsed = []
     for name, service in _trajops_services(stack).items():
@@ -180,9 +151,9 @@ def test_service_commands_exist_in_the_code(stack: dict[str, Any]) -> None:
         if argv[0] == "airflow":  # argparse; ask the real CLI, in a throwaway AIRFLOW_HOME
             continue
         try:
-            _parse(argv)
-        except click.ClickException as exc:
-            pytest.fail(f"service {name}: {' '.join(argv)}: {exc.format_message()}")
+            resolve(argv)
+        except Exception as exc:  # click's and typer's own (vendored) parse errors
+            pytest.fail(f"service {name}: {' '.join(argv)}: {exc}")
         parsed.append(name)
     assert {"api", "mlflow", "dask-scheduler", "dask-worker", "train", "dashboard"} <= set(parsed)
 
