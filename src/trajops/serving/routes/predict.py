@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -73,6 +74,31 @@ def request_id_of(scope: Scope, *, time_ordered: bool = True) -> str:
     return ordered_hex() if time_ordered else random_hex()
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a forecast request, and when."""
+
+    request_id: str
+    key_id: str | None
+    started: float
+    """``time.perf_counter()`` at the request's arrival."""
+    may_pin: bool
+    """Whether the caller may name any version (the ``pin`` scope, or no auth at all)."""
+
+
+def caller_of(scope: Scope, settings: Settings) -> Caller:
+    """The caller of a forecast request; its request id is recorded in the scope (for the
+    metrics and the audit row)."""
+    request_id = request_id_of(scope, time_ordered=not settings.store_time_bucket_s)
+    scope[REQUEST_ID_KEY] = request_id
+    return Caller(
+        request_id=request_id,
+        key_id=scope.get(KEY_ID_KEY),
+        started=scope.get(START_KEY, time.perf_counter()),
+        may_pin=not settings.auth_enabled or has_scope(scope.get(KEY_SCOPES_KEY, ()), KeyScope.PIN),
+    )
+
+
 def body_doc(model: type[Any]) -> dict[str, Any]:
     """OpenAPI ``requestBody`` of a route that parses its raw body with ``model``."""
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
@@ -120,20 +146,18 @@ async def predict_exchange(state: Any, scope: Scope, body: bytes) -> tuple[dict[
     Returns:
         The response body (NumPy arrays inside, for orjson) and the request id.
     """
-    settings: Settings = state.settings
     service: PredictionService = state.service
     parsed = parse_predict_request(body, state.limits)
-    request_id = request_id_of(scope, time_ordered=not settings.store_time_bucket_s)
-    scope[REQUEST_ID_KEY] = request_id
+    caller = caller_of(scope, state.settings)
     answer = await service.answer(
         parsed,
-        key_id=scope.get(KEY_ID_KEY),
-        request_id=request_id,
-        started=scope.get(START_KEY, time.perf_counter()),
-        may_pin=not settings.auth_enabled or has_scope(scope.get(KEY_SCOPES_KEY, ()), KeyScope.PIN),
+        key_id=caller.key_id,
+        request_id=caller.request_id,
+        started=caller.started,
+        may_pin=caller.may_pin,
     )
     scope[MODEL_VERSION_KEY] = answer.result.model.version
-    return render_prediction(answer, parsed.agent_ids), request_id
+    return render_prediction(answer, parsed.agent_ids), caller.request_id
 
 
 @router.post(

@@ -3,7 +3,6 @@ service itself as the realised positions arrive (:mod:`trajops.prediction.stream
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import numpy as np
@@ -14,18 +13,12 @@ from starlette.responses import Response
 from trajops import STEP_S
 from trajops.errors import ValidationError
 from trajops.prediction.streaming import Frame, FrameAnswer, TrackService
-from trajops.security.policy import Scope as KeyScope
-from trajops.security.policy import has_scope
 from trajops.serving.middleware import (
-    KEY_ID_KEY,
-    KEY_SCOPES_KEY,
     MODEL_VERSION_KEY,
-    REQUEST_ID_KEY,
-    START_KEY,
 )
 from trajops.serving.openapi import TrackResponse, error_responses
 from trajops.serving.responses import OrjsonResponse
-from trajops.serving.routes.predict import HORIZON_S, body_doc, render_prediction, request_id_of
+from trajops.serving.routes.predict import HORIZON_S, body_doc, caller_of, render_prediction
 from trajops.serving.schemas import (
     AgentId,
     FiniteFloat,
@@ -36,7 +29,6 @@ from trajops.serving.schemas import (
     too_many_agents,
     validated,
 )
-from trajops.settings import Settings
 
 router = APIRouter()
 
@@ -175,21 +167,19 @@ async def tracks(request: Request) -> Response:
     agent's last sighting is a 409 (the same frame re-sent is taken again).
     """
     state = request.app.state
-    settings: Settings = state.settings
     tracker: TrackService = state.tracks
-    scope = request.scope
     frame = parse_track_frame(await request.body(), state.limits)
-    request_id = request_id_of(scope, time_ordered=not settings.store_time_bucket_s)
-    scope[REQUEST_ID_KEY] = request_id
+    caller = caller_of(request.scope, state.settings)
     out = await tracker.frame(
         frame,
-        key_id=scope.get(KEY_ID_KEY),
-        request_id=request_id,
-        started=scope.get(START_KEY, time.perf_counter()),
-        may_pin=not settings.auth_enabled or has_scope(scope.get(KEY_SCOPES_KEY, ()), KeyScope.PIN),
+        key_id=caller.key_id,
+        request_id=caller.request_id,
+        started=caller.started,
+        may_pin=caller.may_pin,
     )
     if out.answer is not None:
-        scope[MODEL_VERSION_KEY] = out.answer.result.model.version
+        request.scope[MODEL_VERSION_KEY] = out.answer.result.model.version
     return OrjsonResponse(
-        render_frame(frame, out, request_id), headers={"x-request-id": request_id}
+        render_frame(frame, out, caller.request_id),
+        headers={"x-request-id": caller.request_id},
     )
