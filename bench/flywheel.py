@@ -109,6 +109,7 @@ def one_seed(
 
     from trajops.data.readers import read_eth_ucy_split
     from trajops.data.windows import make_windows
+    from trajops.errors import DataError
     from trajops.monitoring.harvest import HarvestFilter, harvest
     from trajops.monitoring.production_eval import gate_eval
     from trajops.registry.adapter import Registry
@@ -173,14 +174,19 @@ def one_seed(
     }
     train_s: dict[str, float] = {}
     split_of: dict[str, dict[str, str]] = {}
+    refused: dict[str, str] = {}
     for name, (spec, with_base) in plans.items():
         t = time.perf_counter()
-        splits = harvest_splits(
-            home / "harvest",
-            seed=seed,
-            base=with_base,
-            min_windows=settings.harvest_min_split_windows,
-        )
+        try:
+            splits = harvest_splits(
+                home / "harvest",
+                seed=seed,
+                base=with_base,
+                min_windows=settings.harvest_min_split_windows,
+            )
+        except DataError as exc:  # too small to split: the loop trains nothing
+            refused[name] = exc.message
+            continue
         split_of[name] = {k: v for k, v in splits.lineage.items() if k.startswith("harvest.")}
         candidates[name] = train_run(settings, spec, splits)
         train_s[name] = time.perf_counter() - t
@@ -237,6 +243,8 @@ def one_seed(
         "cv": ade_on(None, later_windows, settings),
         "champion": ade_on(champion_uri, later_windows, settings),
     }
+    for name in refused:
+        later_ade[name] = float("nan")
     for name, result in candidates.items():
         later_ade[name] = ade_on(
             f"models:/{settings.model_name}/{result.version}", later_windows, settings
@@ -249,6 +257,7 @@ def one_seed(
         "champion_train_s": round(champion_s, 1),
         "harvest": {k: manifest[k] for k in ("windows", "instants", "agents", "rows")},
         "splits": split_of,
+        "refused": refused,
         "later_windows": len(later_windows),
         "gate": gated,
         "chosen": chosen,
@@ -296,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(run["later_ade"]), run["loop_s"], file=sys.stderr)
             runs.append(run)
     keys = runs[0]["later_ade"].keys()
-    mean = {k: statistics.fmean(r["later_ade"][k] for r in runs) for k in keys}
+    mean = {k: statistics.fmean(r["later_ade"][k] for r in runs) for k in keys}  # NaN: refused
     spread = {
         k: (statistics.stdev(r["later_ade"][k] for r in runs) if len(runs) > 1 else 0.0)
         for k in keys
