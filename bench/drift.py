@@ -19,6 +19,11 @@ Scenarios
   served as 0.4 s (tracks re-sampled by linear interpolation).
 - timing: one drift run on 5,000 inputs (features + Evidently report).
 - skew: the null when the reference is the *training-window* profile instead.
+- ``--per-scene`` (only this): each fold's test recordings served in time order; the
+  reference is a recording's own first N inputs (``--scene-references``, calibrated as
+  :func:`trajops.monitoring.scene_drift.run_scene_drift` does), windows are ``--size``
+  consecutive later inputs, as served and 1.2x faster; the same windows are scored against
+  the fold's train-split reference too. Writes ``bench/results/drift_scene.json``.
 
 Writes ``bench/results/drift.json`` and prints a Markdown table for ``docs/monitoring.md``.
 """
@@ -43,11 +48,13 @@ from trajops.data.features import FEATURE_NAMES, kinematic_features
 from trajops.data.simulator import SimulationConfig, simulate
 from trajops.monitoring.drift import (
     DriftDetector,
+    Persistence,
     calibrate,
     features_from_obs,
     sample_requests,
     served_features,
 )
+from trajops.monitoring.scene_drift import fit_scene_detector
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FEATURES = list(FEATURE_NAMES)
@@ -348,6 +355,111 @@ def timing(detector: DriftDetector, args: argparse.Namespace) -> dict[str, Any]:
     return med
 
 
+def scene_stream(tracks: pd.DataFrame) -> pd.DataFrame:
+    """One recording's served inputs in serving order (step, then agent): request-level
+    features plus ``agent`` and ``frame`` (the last observed one)."""
+    w = make_windows(tracks, WindowConfig(t_pred=0))
+    last = w.start_frame + (w.config.t_obs - 1) * w.config.frame_step
+    order = np.lexsort((w.agent_id, last))
+    request = np.array([f"{s}@{f}" for s, f in zip(w.scene[order], last[order], strict=True)])
+    feats = features_from_obs(w.obs[order], scene_ids=request)
+    return feats.assign(agent=w.agent_id[order], frame=last[order])
+
+
+def _scene_row(verdicts: list[Any], persistence: Persistence, **fields: Any) -> dict[str, Any]:
+    alerts = [persistence.update(v.dataset_drift) for v in verdicts]
+    drifted = [f for v in verdicts for f in v.drifted_features]
+    return {
+        **fields,
+        "windows": len(verdicts),
+        "alarms": int(sum(v.dataset_drift for v in verdicts)),
+        "alerts_2_of_3": int(sum(alerts)),
+        "verdicts": "".join("1" if v.dataset_drift else "0" for v in verdicts),
+        "feature_alarms": {f: drifted.count(f) for f in FEATURES if f in drifted},
+    }
+
+
+def _scene_cases(
+    root: Path, fold: str, args: argparse.Namespace
+) -> list[tuple[str, str, pd.DataFrame, pd.DataFrame]]:
+    """``(source, recording, own reference inputs, later tracks)`` of one fold.
+
+    val: a val recording after its own train stretch (all of it: ``reference_until``);
+    test: a test recording after its first N inputs, for each N of ``--scene-references``.
+    """
+    cases = []
+    train = _scene_base(read_eth_ucy_split(root, fold, "train"))
+    for scene, later in _scene_base(read_eth_ucy_split(root, fold, "val")).groupby("scene"):
+        cases.append(("val", str(scene), scene_stream(train[train["scene"] == scene]), later))
+    for scene, tracks in read_eth_ucy_split(root, fold, "test").groupby("scene"):
+        stream = scene_stream(tracks)
+        for n_ref in [n for n in args.scene_references if n + args.size <= len(stream)]:
+            ref = stream.iloc[:n_ref]
+            later = tracks[tracks["frame"] > ref["frame"].iloc[-1]]
+            cases.append(("test", str(scene), ref, later))
+    return cases
+
+
+def scene_case(root: Path, fold: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each recording of ``fold`` against its own earlier inputs and the fold's train mix."""
+    mixed, _ = _fit(_served(read_eth_ucy_split(root, fold, "train")), args, args.rules[0])
+    rows: list[dict[str, Any]] = []
+    for source, scene, ref, later in _scene_cases(root, fold, args):
+        t0 = time.perf_counter()
+        own = fit_scene_detector(
+            ref, agents=ref["agent"].to_numpy(), window_size=args.size, seed=args.seed
+        )
+        fit_s = time.perf_counter() - t0
+        for shift, served in (("none", later), ("speed x1.2", resample(later, 1.2))):
+            s = scene_stream(served)
+            if len(s) < args.size:
+                print(f"{fold}/{scene} ({source}, {shift}): {len(s)} inputs, too few", flush=True)
+                continue
+            starts = np.linspace(0, len(s) - args.size, args.windows).astype(int)
+            windows = [s.iloc[a : a + args.size] for a in starts]
+            for name, det in (("own", own), ("mixed", mixed)):
+                rows.append(
+                    _scene_row(
+                        [det.run(w, report=False) for w in windows],
+                        Persistence(2, 3),
+                        data=f"eth_ucy/{fold}",
+                        source=source,
+                        scene=scene,
+                        own_reference=len(ref),
+                        later_inputs=len(s),
+                        shift=shift,
+                        reference=name,
+                        calibration_s=fit_s if name == "own" else None,
+                    )
+                )
+                print(
+                    f"{fold}/{scene} ({source}, ref {len(ref)}) {shift}, {name}: "
+                    f"{rows[-1]['alarms']}/{args.windows}",
+                    flush=True,
+                )
+    return rows
+
+
+def scene_markdown(rows: list[dict[str, Any]]) -> str:
+    """Windows flagged per recording and own reference: own / mixed reference."""
+    table: dict[tuple[str, str, str, int], dict[str, str]] = {}
+    for r in rows:
+        key = (r["data"].split("/")[1], r["source"], r["scene"], r["own_reference"])
+        cell = table.setdefault(key, {}).setdefault(r["shift"], "")
+        table[key][r["shift"]] = f"{cell} / {r['alarms']}" if cell else str(r["alarms"])
+    lines = [
+        "| fold | stream | recording | own reference | as served: own / mixed "
+        "| speed x1.2: own / mixed |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for (fold, source, scene, n_ref), cells in table.items():
+        lines.append(
+            f"| {fold} | {source} | {scene} | {n_ref} | {cells.get('none', '-')} "
+            f"| {cells.get('speed x1.2', '-')} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| data | rule | scenario | windows flagged | rate | top features (share of windows) |",
@@ -375,13 +487,29 @@ def main() -> None:
     )
     parser.add_argument("--folds", default=",".join(SCENES), help="ETH/UCY folds, comma separated")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=RESULTS / "drift.json")
+    parser.add_argument("--per-scene", action="store_true", help="per-scene references only")
+    parser.add_argument(
+        "--scene-references", default="2000", help="own reference sizes, comma separated"
+    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     args.rules = [
         (int(k), float(a)) for k, a in (r.split(":") for r in str(args.rules).split(",") if r)
     ]
+    args.scene_references = [int(n) for n in str(args.scene_references).split(",") if n]
+    args.out = args.out or RESULTS / ("drift_scene.json" if args.per_scene else "drift.json")
 
     started = time.perf_counter()
+    if args.per_scene:
+        root = os.environ.get("TRAJOPS_DATA_ROOT")
+        if not root or not Path(root).is_dir():
+            raise SystemExit("--per-scene needs TRAJOPS_DATA_ROOT (the ETH/UCY folds)")
+        rows = [
+            r for fold in args.folds.split(",") if fold for r in scene_case(Path(root), fold, args)
+        ]
+        _write(args, {"rows": rows, "elapsed_s": time.perf_counter() - started}, per_scene=True)
+        print(scene_markdown(rows))
+        return
     rows, sim_meta, detector = simulator_case(args)
     meta: dict[str, Any] = {"simulator": sim_meta}
     root = os.environ.get("TRAJOPS_DATA_ROOT")
@@ -393,21 +521,30 @@ def main() -> None:
     else:
         print("TRAJOPS_DATA_ROOT not set: ETH/UCY scenarios skipped")
     result = {
-        "command": "TRAJOPS_DATA_ROOT=... .venv/bin/python bench/drift.py "
-        + f"--windows {args.windows} --size {args.size} --n-boot {args.n_boot} "
-        + f"--rules {','.join(f'{k}:{a}' for k, a in args.rules)} --folds {args.folds}",
-        "commit": _commit(),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "rows": rows,
         "meta": meta,
         "timing": timing(detector, args),
         "elapsed_s": time.perf_counter() - started,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    _write(args, result, per_scene=False)
     print(markdown(rows))
     print(json.dumps(result["timing"], indent=2))
+
+
+def _write(args: argparse.Namespace, result: dict[str, Any], *, per_scene: bool) -> None:
+    """``result`` with the command, commit, machine and settings, to ``args.out``."""
+    extra = f" --per-scene --scene-references {','.join(map(str, args.scene_references))}"
+    head = {
+        "command": "TRAJOPS_DATA_ROOT=... .venv/bin/python bench/drift.py "
+        + f"--windows {args.windows} --size {args.size} --n-boot {args.n_boot} "
+        + f"--rules {','.join(f'{k}:{a}' for k, a in args.rules)} --folds {args.folds}"
+        + (extra if per_scene else ""),
+        "commit": _commit(),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({**head, **result}, indent=2))
 
 
 if __name__ == "__main__":

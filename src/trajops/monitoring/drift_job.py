@@ -4,23 +4,74 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from trajops import T_OBS
 from trajops.errors import NotEnoughData, NotFoundError, ServiceUnavailable
 from trajops.monitoring.alerts import AlertManager, Signal
-from trajops.monitoring.drift import DriftDetector, Persistence, features_from_obs, save_html
+from trajops.monitoring.drift import (
+    DriftDetector,
+    DriftResult,
+    Persistence,
+    features_from_obs,
+    save_html,
+)
 from trajops.monitoring.reference import Reference
 from trajops.settings import Settings
 from trajops.store.db import Store
 from trajops.store.models import DriftReport, PredictionRecord
 
 log = logging.getLogger(__name__)
+
+
+INPUT_COLUMNS = (
+    PredictionRecord.inputs,
+    PredictionRecord.step_s,
+    PredictionRecord.request_id,
+    PredictionRecord.agent_key,
+    PredictionRecord.id,
+)
+"""What a drift run reads of a served input (``select(*INPUT_COLUMNS)`` for :func:`read_inputs`)."""
+
+
+class ServedInputs(NamedTuple):
+    """Served inputs as read from the store, one entry per input, in the query's row order."""
+
+    obs: np.ndarray  # (N, T_obs, 2)
+    step_s: np.ndarray  # (N,)
+    request_id: np.ndarray  # (N,) object
+    agent_key: np.ndarray  # (N,) object
+    id: np.ndarray  # (N,) int64
+
+
+def read_inputs(store: Store, stmt: Select[Any]) -> ServedInputs:
+    """Run ``stmt`` (selecting :data:`INPUT_COLUMNS`).
+
+    Raises:
+        ServiceUnavailable: the store is unreachable.
+    """
+    try:
+        with store.session() as session:
+            rows = session.execute(stmt).all()
+    except SQLAlchemyError as exc:
+        raise ServiceUnavailable(
+            f"operational store unreachable: {exc.__class__.__name__}"
+        ) from None
+    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * len(INPUT_COLUMNS)
+    return ServedInputs(
+        np.asarray(columns[0], dtype=np.float64) if rows else np.zeros((0, T_OBS, 2)),
+        np.asarray(columns[1], dtype=np.float64),
+        np.asarray(columns[2], dtype=object),
+        np.asarray(columns[3], dtype=object),
+        np.asarray(columns[4], dtype=np.int64),
+    )
 
 
 def recent_inputs(
@@ -31,32 +82,35 @@ def recent_inputs(
     Returns:
         ``obs (N, T_obs, 2)``, ``step_s (N,)`` and the request id of each input.
     """
-    stmt = select(PredictionRecord.inputs, PredictionRecord.step_s, PredictionRecord.request_id)
+    stmt = select(*INPUT_COLUMNS)
     if since is not None:
         stmt = stmt.where(PredictionRecord.created_at >= since)
     stmt = stmt.order_by(PredictionRecord.id.desc())
     if window is not None:
         stmt = stmt.limit(window)
-    try:
-        with store.session() as session:
-            rows = session.execute(stmt).all()
-    except SQLAlchemyError as exc:
-        raise ServiceUnavailable(
-            f"operational store unreachable: {exc.__class__.__name__}"
-        ) from None
-    if not rows:
-        return np.zeros((0, 8, 2)), np.zeros(0), np.zeros(0, dtype=object)
-    obs = np.asarray([r[0] for r in rows], dtype=np.float64)  # (N, T_obs, 2)
-    steps = np.asarray([r[1] for r in rows], dtype=np.float64)  # (N,)
-    requests = np.asarray([r[2] for r in rows], dtype=object)  # (N,)
-    return obs, steps, requests
+    found = read_inputs(store, stmt)
+    return found.obs, found.step_s, found.request_id
 
 
-def _persistence(store: Store, settings: Settings, drifted: bool) -> bool:
-    """k-of-m over the stored drift reports plus this one."""
+SCENE_FOLDER = "scene-"
+"""Reports of a per-scene run are written under ``<home>/drift/scene-<scene key>/``."""
+
+
+def _scope(scene_key: str | None) -> ColumnElement[bool]:
+    """The stored reports of one scene's runs, or (None) of the all-traffic runs."""
+    if scene_key is not None:
+        return DriftReport.scene_key == scene_key
+    return DriftReport.scene_key.is_(None)
+
+
+def _persistence(
+    store: Store, settings: Settings, drifted: bool, scene_key: str | None = None
+) -> bool:
+    """k-of-m over the stored drift reports of the same scope plus this one."""
     with store.session() as session:
         past = session.execute(
             select(DriftReport.dataset_drift)
+            .where(_scope(scene_key))
             .order_by(DriftReport.id.desc())
             .limit(settings.drift_persistence_m - 1)
         ).scalars()
@@ -91,17 +145,51 @@ def run_drift(
         )
     current = features_from_obs(obs, step_s=steps, scene_ids=requests)
     result = DriftDetector(reference.profile, reference.calibration).run(current)
+    return record_run(
+        settings,
+        store,
+        result,
+        model_version=model_version,
+        alerts=alerts,
+        log_to_mlflow=log_to_mlflow,
+    )
+
+
+def record_run(
+    settings: Settings,
+    store: Store,
+    result: DriftResult,
+    *,
+    model_version: str | None,
+    scene_key: str | None = None,
+    alerts: AlertManager | None = None,
+    log_to_mlflow: bool = True,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Keep one drift run: HTML and JSON summary under ``<home>/drift``, a ``DriftReport``
+    row, the persistence rule over the runs of the same scope (all traffic, or ``scene_key``),
+    its ``drift`` alert (key ``inputs`` or ``scene:<scene_key>``), the Evidently workspace and
+    MLflow when enabled.
+
+    Returns:
+        ``result.summary()`` with ``model_version``, ``report_path``, ``created_at``, ``id``,
+        ``alert``, ``alert_started`` and ``extra``.
+    """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    folder = (settings.home / "drift" / stamp).resolve()
+    folder = settings.home / "drift"
+    if scene_key is not None:
+        folder = folder / f"{SCENE_FOLDER}{scene_key}"
+    folder = (folder / stamp).resolve()
     html = save_html(result, folder / "report.html")
     summary = {
         **result.summary(),
         "model_version": model_version,
         "report_path": str(html),
         "created_at": datetime.now(UTC).isoformat(),
+        **(extra or {}),
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
-    persistent = _persistence(store, settings, result.dataset_drift)
+    persistent = _persistence(store, settings, result.dataset_drift, scene_key)
     with store.session() as session:
         row = DriftReport(
             model_version=model_version,
@@ -111,6 +199,7 @@ def run_drift(
             drifted_features=result.drifted_features,
             scores=result.scores,
             report_path=str(html),
+            scene_key=scene_key,
         )
         session.add(row)
         session.flush()
@@ -118,11 +207,12 @@ def run_drift(
     summary["alert"] = persistent
     summary["alert_started"] = persistent  # without an alert manager: every persistent run
     if alerts is not None:
+        of_scene = "" if scene_key is None else f" of scene {scene_key}"
         signal = Signal(
             "drift",
-            "inputs",
+            "inputs" if scene_key is None else f"scene:{scene_key}",
             persistent,
-            f"input drift in {settings.drift_persistence_k} of the last "
+            f"input drift{of_scene} in {settings.drift_persistence_k} of the last "
             f"{settings.drift_persistence_m} windows: {', '.join(result.drifted_features) or '-'}",
             context={"drifted_features": result.drifted_features, "report_id": summary["id"]},
         )
@@ -178,7 +268,11 @@ def _log_to_mlflow(settings: Settings, summary: dict[str, Any], folder: Path) ->
         exp_id = ensure_experiment(settings, client, name)
         with mlflow.start_run(experiment_id=exp_id, run_name=f"drift-{summary['id']}") as run:
             mlflow.set_tags(
-                {"trajops.kind": "drift", "model_version": str(summary["model_version"])}
+                {
+                    "trajops.kind": "drift",
+                    "model_version": str(summary["model_version"]),
+                    **({"scene_key": summary["scene_key"]} if summary.get("scene_key") else {}),
+                }
             )
             mlflow.log_metrics(
                 {
@@ -204,6 +298,7 @@ def _report_dict(r: DriftReport) -> dict[str, Any]:
         "n_reference": r.n_reference,
         "n_current": r.n_current,
         "report_path": r.report_path,
+        "scene_key": r.scene_key,
     }
 
 

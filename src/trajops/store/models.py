@@ -44,6 +44,7 @@ class PredictionRecord(Base):
         Index("ix_predictions_request_agent", "request_id", "agent_key", unique=True),
         Index("ix_predictions_created_at", "created_at"),
         Index("ix_predictions_model_version", "model_version"),
+        Index("ix_predictions_scene_key", "scene_key"),
     )
 
 
@@ -87,6 +88,7 @@ class DriftReport(Base):
     drifted_features: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
     scores: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     report_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    scene_key: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a scene's own run
 
 
 class Alert(Base):

@@ -134,6 +134,20 @@ def test_drift_run_on_served_inputs(env: Env) -> None:
     assert skipped and float(skipped[1]) >= 1  # the first run, and any while rows were queued
 
 
+def test_drift_run_of_one_scene(env: Env) -> None:
+    """The scene id is pseudonymised as the log does: this scene's rows are found."""
+    unknown = env.http.post("/v1/monitoring/drift/run?scene=nowhere", headers=env.admin)
+    assert unknown.status_code == 422 and "the window has 0 <" in unknown.text
+    body = predict_body(env.windows[:10], SECRET_IDS)
+    assert env.http.post("/v1/predict", json=body, headers=env.user).status_code == 200
+    run = eventually(
+        lambda: env.http.post(f"/v1/monitoring/drift/run?scene={SECRET_SCENE}", headers=env.admin),
+        lambda r: "of the reference's" in r.text,  # its latest inputs are its first ones
+    )
+    assert run.status_code == 422 and run.json()["error"]["code"] == "validation_error"
+    assert "a run needs 2500" in run.json()["error"]["message"] and SECRET_SCENE not in run.text
+
+
 def test_predict_feedback_performance(env: Env) -> None:
     obs = env.windows[200:203]  # (3, T_obs, 2)
     ids = SECRET_IDS[:3]

@@ -8,6 +8,7 @@ answer with orjson. Every route here needs the ``admin`` scope (see
 from __future__ import annotations
 
 import pathlib
+from functools import partial
 from typing import Annotated, Literal
 
 import anyio.to_thread
@@ -18,6 +19,7 @@ from trajops._duration import parse_duration
 from trajops.errors import NotFoundError
 from trajops.monitoring.accuracy import grouping
 from trajops.monitoring.drift_job import get_report, list_reports
+from trajops.monitoring.scene_drift import run_scene_drift
 from trajops.serving.deps import JobsDep, MonitorDep, OfflineDep, SettingsDep
 from trajops.serving.openapi import PerformanceResponse, error_responses
 from trajops.serving.responses import OrjsonResponse
@@ -76,14 +78,24 @@ async def drift_reports(
 )
 async def run_drift(
     jobs: JobsDep,
+    monitor: MonitorDep,
+    settings: SettingsDep,
     window: Annotated[
         int | None,
         Query(ge=10, le=100_000, description="Most recent served inputs (default: settings)."),
     ] = None,
+    scene: Annotated[
+        str | None, Query(max_length=128, description="Only this scene_id, vs its first inputs.")
+    ] = None,
 ) -> Response:
-    """Compares recent served inputs with the default model's reference profile; stores the
-    report, applies the persistence alert and logs to MLflow. 422 when too few inputs."""
-    return OrjsonResponse(await jobs.run_drift(window=window))
+    """Compares recent served inputs with the default model's reference profile (with
+    ``scene``: that scene's latest inputs with its own first ones); stores the report, applies
+    the persistence alert and logs to MLflow. 422 when too few inputs."""
+    if scene is None:
+        return OrjsonResponse(await jobs.run_drift(window=window))
+    key = monitor.pseudonymise(scene, namespace="scene")
+    run = partial(run_scene_drift, settings, monitor.store, scene_key=key, window=window)
+    return OrjsonResponse(await store_call(lambda: run(alerts=monitor.alerts, log_to_mlflow=True)))
 
 
 @router.get(
