@@ -305,20 +305,25 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(run["later_ade"]), run["loop_s"], file=sys.stderr)
             runs.append(run)
     keys = runs[0]["later_ade"].keys()
-    mean = {k: statistics.fmean(r["later_ade"][k] for r in runs) for k in keys}  # NaN: refused
+    table = {k: np.array([r["later_ade"][k] for r in runs], dtype=np.float64) for k in keys}
+    mean = {k: float(np.nanmean(v)) if np.isfinite(v).any() else None for k, v in table.items()}
     spread = {
-        k: (statistics.stdev(r["later_ade"][k] for r in runs) if len(runs) > 1 else 0.0)
-        for k in keys
+        k: float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else 0.0
+        for k, v in table.items()
     }
+    trained = {k: int(np.isfinite(v).sum()) for k, v in table.items()}  # seeds not refused
     summary = {
         "site": args.site,
         "seeds": args.seeds,
         "stream_fraction": args.stream_fraction,
         "later_ade_mean": mean,
         "later_ade_std": spread,
+        "seeds_trained": trained,
         "adapted_vs_cv": mean["adapted"] / mean["cv"] - 1.0,
         "adapted_vs_champion": mean["adapted"] / mean["champion"] - 1.0,
-        "goal_met": mean["adapted"] <= 0.9 * mean["cv"] and mean["adapted"] < mean["champion"],
+        "goal_met": bool(
+            mean["adapted"] <= 0.9 * mean["cv"] and mean["adapted"] < mean["champion"]
+        ),
         "loop_s_mean": statistics.fmean(r["loop_s"]["total"] for r in runs),
         "wall_s": round(time.perf_counter() - started, 1),
         "runs": runs,
