@@ -63,6 +63,7 @@ SUBJECT_TABLES: dict[str, tuple[type[Base], Finder]] = {
 
 NOT_SUBJECT_COLUMNS: dict[str, str] = {
     "predictions.scene_key": "a scene, not a person; the rows go with their agent_key",
+    "drift_reports.scene_key": "a scene, not a person: the scene a drift run compared",
     "audit_log.client_key": "the calling client's address (evidence of access), kept for "
     "audit_retention_days and cut with the chain's prefix",
 }
