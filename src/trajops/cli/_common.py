@@ -167,3 +167,10 @@ def opened_store(settings: Settings) -> Iterator[Store]:
     settings.ensure_home()
     with open_store(settings.resolved_database_url) as store:
         yield store
+
+
+def scene_key(settings: Settings, scene: str) -> str:
+    """The pseudonym a scene id (as clients send it) is stored under (``scene_key``)."""
+    from trajops.privacy import Pseudonymiser, load_or_create_key
+
+    return Pseudonymiser(load_or_create_key(settings))(scene, namespace="scene")

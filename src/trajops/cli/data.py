@@ -17,6 +17,7 @@ from trajops.cli._common import (
     emit_json,
     load_settings,
     opened_store,
+    scene_key,
     status_console,
 )
 from trajops.data.features import FEATURE_NAMES, kinematic_features
@@ -218,16 +219,13 @@ def harvest_cmd(
     not in the store, so never in a harvest.
     """
     from trajops.monitoring.harvest import HarvestFilter, harvest
-    from trajops.privacy import Pseudonymiser, load_or_create_key
     from trajops.security._time import parse_past
 
     settings = load_settings()
     where = HarvestFilter(
         since=parse_past(since, field="since") if since else None,
         until=parse_past(until, field="until") if until else None,
-        scene_key=(
-            Pseudonymiser(load_or_create_key(settings))(scene, namespace="scene") if scene else None
-        ),
+        scene_key=scene_key(settings, scene) if scene else None,
         limit=limit,
     )
     with opened_store(settings) as store:

@@ -9,7 +9,14 @@ import typer
 from rich.table import Table
 
 from trajops._duration import parse_duration
-from trajops.cli._common import JsonOpt, console, emit_json, load_settings, opened_store
+from trajops.cli._common import (
+    JsonOpt,
+    console,
+    emit_json,
+    load_settings,
+    opened_store,
+    scene_key,
+)
 from trajops.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -85,10 +92,9 @@ def run(
         )
         if scene is not None:
             from trajops.monitoring.scene_drift import run_scene_drift
-            from trajops.privacy import Pseudonymiser, load_or_create_key
             from trajops.security._time import parse_past
 
-            key = Pseudonymiser(load_or_create_key(settings))(scene, namespace="scene")
+            key = scene_key(settings, scene)
             summary = run_scene_drift(
                 settings,
                 store,

@@ -21,12 +21,8 @@ SCENE = "crossing-3"
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An embedded home with one scene's served inputs logged under its pseudonym."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("TRAJOPS_HOME", str(home))
-    for var in ("TRAJOPS_TRACKING_URI", "TRAJOPS_REGISTRY_URI", "TRAJOPS_DATABASE_URL"):
-        monkeypatch.delenv(var, raising=False)
+def home(home: Path) -> Path:
+    """The CLI tests' own home, with one scene's served inputs logged under its pseudonym."""
     settings = Settings(home=home)
     settings.ensure_home()
     key = Pseudonymiser(load_or_create_key(settings))(SCENE, namespace="scene")

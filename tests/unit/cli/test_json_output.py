@@ -13,16 +13,6 @@ from tests._support.cli import CliRunner, Run
 from trajops.settings import Settings
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An embedded home of this test's own (``TRAJOPS_HOME``), nothing configured elsewhere."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("TRAJOPS_HOME", str(home))
-    for var in ("TRAJOPS_TRACKING_URI", "TRAJOPS_REGISTRY_URI", "TRAJOPS_DATABASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return home
-
-
 def _error(run: Run, *, code: str, status: int) -> dict[str, Any]:
     """The error object of a failed ``--json`` command, its shape and exit status checked."""
     assert run.code == status, (run.stdout, run.stderr)

@@ -16,16 +16,6 @@ from trajops.settings import Settings
 from trajops.training.finetune import FINE_TUNE_EPOCHS, FINE_TUNE_LR_FACTOR
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An embedded home of this test's own (``TRAJOPS_HOME``), nothing configured elsewhere."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("TRAJOPS_HOME", str(home))
-    for var in ("TRAJOPS_TRACKING_URI", "TRAJOPS_REGISTRY_URI", "TRAJOPS_DATABASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return home
-
-
 @pytest.fixture(scope="module")
 def harvest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = SimulationConfig(n_scenes=2, n_agents=10, n_steps=400, seed=1)
