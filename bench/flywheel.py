@@ -207,8 +207,7 @@ def one_seed(
                 version=result.version or 0,
                 alias="challenger",
                 tolerance=settings.promotion_tolerance,
-                eval_windows=held_out.windows,
-                eval_source=held_out.source,
+                held_out=lambda _v, found=held_out: (found.windows, found.source),
                 reason="bench candidate",
             )
         except PromotionRefused as exc:
@@ -230,8 +229,7 @@ def one_seed(
             version=gated[chosen]["version"],
             alias="champion",
             tolerance=settings.promotion_tolerance,
-            eval_windows=held[chosen].windows,
-            eval_source=held[chosen].source,
+            held_out=lambda _v: (held[chosen].windows, held[chosen].source),
             reason="bench: best on held-out production windows",
         )
     gate_s = time.perf_counter() - t

@@ -148,14 +148,13 @@ def promote_cmd(
     not worse than the current champion on the evaluation set: recent production forecasts
     the version never trained on when the store holds enough, else a simulated set.
     """
-    from trajops.monitoring.production_eval import gate_eval
+    from trajops.monitoring.production_eval import held_out
     from trajops.registry.adapter import Registry
     from trajops.registry.promotion import promote
 
     settings = load_settings()
     quiet_mlflow()
     registry = Registry.from_settings(settings)
-    held_out = gate_eval(settings, registry, ref) if eval_data is None else None
     try:
         result = promote(
             registry,
@@ -166,8 +165,7 @@ def promote_cmd(
             reason=reason,
             actor=actor,
             eval_data=eval_data,
-            eval_windows=held_out.windows if held_out else None,
-            eval_source=held_out.source if held_out else None,
+            held_out=held_out(settings, registry),
         )
     except PromotionRefused as exc:
         raise with_cli_hint(exc, suggest_eval_data=eval_data is None) from None

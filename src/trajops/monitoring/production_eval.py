@@ -20,6 +20,7 @@ from trajops import STEP_S, T_OBS, T_PRED
 from trajops.data.windows import WindowSet, make_windows
 from trajops.monitoring.harvest import HarvestFilter, harvest_frame
 from trajops.registry.adapter import ModelVersionInfo, Registry
+from trajops.registry.promotion import HeldOut
 from trajops.settings import Settings
 from trajops.store.db import Store
 
@@ -80,11 +81,13 @@ def production_eval(
     return ProductionEval(windows=windows, after=after)
 
 
-def gate_eval(settings: Settings, registry: Registry, ref: str | int) -> ProductionEval | None:
+def gate_eval(
+    settings: Settings, registry: Registry, ref: str | int | ModelVersionInfo
+) -> ProductionEval | None:
     """:func:`production_eval` of the version ``ref`` on the configured operational store
     (None when it holds too few held-out windows, or cannot be reached: the gate then falls
     back to its simulated set, and says so in its checks)."""
-    candidate = registry.resolve(ref)
+    candidate = ref if isinstance(ref, ModelVersionInfo) else registry.resolve(ref)
     try:
         store = Store(settings.resolved_database_url)
     except SQLAlchemyError:
@@ -97,3 +100,14 @@ def gate_eval(settings: Settings, registry: Registry, ref: str | int) -> Product
         return None
     finally:
         store.dispose()
+
+
+def held_out(settings: Settings, registry: Registry) -> HeldOut:
+    """The promotion gate's finder of a candidate's held-out production windows
+    (:func:`gate_eval`), for :func:`trajops.registry.promotion.promote`."""
+
+    def find(candidate: ModelVersionInfo) -> tuple[WindowSet, str] | None:
+        found = gate_eval(settings, registry, candidate)
+        return (found.windows, found.source) if found is not None else None
+
+    return find

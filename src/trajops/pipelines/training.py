@@ -176,7 +176,7 @@ def promote_candidate(*, run_key: str, registered: Mapping[str, Any]) -> dict[st
     Raises:
         PromotionRefused: the gate refused (the model does not load or predicts garbage).
     """
-    from trajops.monitoring.production_eval import gate_eval
+    from trajops.monitoring.production_eval import held_out
     from trajops.registry.promotion import promote
 
     settings, registry = _registry()
@@ -186,7 +186,6 @@ def promote_candidate(*, run_key: str, registered: Mapping[str, Any]) -> dict[st
         return {"alias": "champion", "version": version, "previous": version, "changed": False}
     alias = "champion" if champion is None else "challenger"
     key = Workspace.of(settings, run_key).key
-    held_out = gate_eval(settings, registry, version)
     result = promote(
         registry,
         version=version,
@@ -194,15 +193,14 @@ def promote_candidate(*, run_key: str, registered: Mapping[str, Any]) -> dict[st
         tolerance=settings.promotion_tolerance,
         reason=f"pipeline run {key}",
         actor=ACTOR,
-        eval_windows=held_out.windows if held_out else None,
-        eval_source=held_out.source if held_out else None,
+        held_out=held_out(settings, registry),
     )
     return {
         "alias": alias,
         "version": result.version,
         "previous": result.previous,
         "changed": result.changed,
-        "eval": held_out.source if held_out else "simulator",
+        "eval": result.eval_source,
     }
 
 

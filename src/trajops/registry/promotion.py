@@ -18,6 +18,7 @@ only moved after every check passed, so a refused promotion changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,10 @@ from trajops.models.base import Forecaster
 from trajops.models.pyfunc import OUTPUT_COLUMNS, load_forecaster, obs_to_frame, predict_frame
 from trajops.registry.adapter import ALIASES, ModelVersionInfo, Registry
 from trajops.registry.history import AliasEvent, previous_version, read_history, record_event
+
+HeldOut = Callable[[ModelVersionInfo], tuple[WindowSet, str] | None]
+"""Finds a candidate's held-out evaluation set and its name (held-out production windows,
+:func:`trajops.monitoring.production_eval.held_out`), or None: the gate's default set."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ class PromotionResult:
     event: AliasEvent | None = None
     candidate_ade: float | None = None
     champion_ade: float | None = None
+    eval_source: str | None = None
+    """What the gate scored on (None: nothing was scored, the alias did not move)."""
 
     def to_dict(self) -> dict[str, Any]:
         """What the move did (the gate's checks included), for JSON answers."""
@@ -248,13 +255,12 @@ def promote(
     actor: str | None = None,
     eval_data: Path | None = None,
     config: EvalSetConfig | None = None,
-    eval_windows: WindowSet | None = None,
-    eval_source: str | None = None,
+    held_out: HeldOut | None = None,
 ) -> PromotionResult:
     """Move ``alias`` to ``version`` if the gate passes (or ``force``), and record the move.
 
-    The gate scores on ``eval_windows`` when given (named by ``eval_source``: held-out
-    production windows), else on ``eval_data``, else on the fixed simulated set.
+    The gate scores on ``eval_data`` when given, else on what ``held_out`` finds for the
+    candidate (asked only when the alias is to move), else on the fixed simulated set.
 
     Raises:
         ModelNotFoundError: no such version.
@@ -265,11 +271,12 @@ def promote(
     current = registry.alias_version(alias)
     if current is not None and current.version == candidate.version:
         return PromotionResult(alias, candidate.version, current.version, changed=False)
-    if eval_windows is None:
+    found = held_out(candidate) if held_out is not None and eval_data is None else None
+    if found is None:
         windows = evaluation_windows(eval_data, config)
         eval_source = str(eval_data) if eval_data is not None else "simulator"
     else:
-        windows = eval_windows
+        windows, eval_source = found
     checks, cand_ade, champ_ade = run_gate(
         registry,
         candidate,
@@ -306,7 +313,7 @@ def promote(
     gate_tags: dict[str, Any] = {
         f"gate.{alias}.passed": not failed,
         f"gate.{alias}.forced": force,
-        f"gate.{alias}.eval": (eval_source or "")[:250],
+        f"gate.{alias}.eval": eval_source[:250],
     }
     if cand_ade is not None:
         gate_tags[f"gate.{alias}.ade"] = f"{cand_ade:.6f}"
@@ -334,6 +341,7 @@ def promote(
         event=event,
         candidate_ade=cand_ade,
         champion_ade=champ_ade,
+        eval_source=eval_source,
     )
 
 

@@ -12,6 +12,7 @@ from tests._support.mlflow_uris import mlflow_uris
 from tests._support.production import seed_production
 from tests._support.registry import MODEL, build_registry
 from trajops.monitoring.production_eval import gate_eval, trained_until
+from trajops.monitoring.production_eval import held_out as finder
 from trajops.registry.adapter import Registry
 from trajops.registry.promotion import promote
 from trajops.settings import Settings
@@ -50,9 +51,9 @@ def test_the_gate_scores_on_recent_production_windows_per_scene(
             version=2,
             alias="champion",
             tolerance=0.02,
-            eval_windows=held_out.windows,
-            eval_source=held_out.source,
+            held_out=finder(settings, registry),
         )
+    assert result.eval_source == held_out.source
     checks = {c.name: c for c in result.checks}
     assert checks["not_worse"].passed and "on production" in checks["not_worse"].message
     assert checks["per_scene"].message.count("n=") == 3  # three sites

@@ -81,15 +81,14 @@ async def promote_version(
     """The gate scores the version on the evaluation set first (recent production forecasts
     it never trained on, when there are enough); a failed check refuses (409) unless
     ``force``. This process re-reads its aliases at once; others at their next poll."""
-    from trajops.monitoring.production_eval import gate_eval
-    from trajops.registry.promotion import PromotionResult, promote
+    from trajops.monitoring.production_eval import held_out
+    from trajops.registry.promotion import promote
 
     registry = _registry(request, settings)
     actor = _actor(request)
 
-    def gated() -> PromotionResult:
-        held_out = gate_eval(settings, registry, version)
-        return promote(
+    result = await anyio.to_thread.run_sync(
+        lambda: promote(
             registry,
             version=version,
             alias=body.alias,
@@ -97,11 +96,9 @@ async def promote_version(
             force=body.force,
             reason=body.reason or "promoted through the API",
             actor=actor,
-            eval_windows=held_out.windows if held_out else None,
-            eval_source=held_out.source if held_out else None,
+            held_out=held_out(settings, registry),
         )
-
-    result = await anyio.to_thread.run_sync(gated)
+    )
     await pool.refresh()
     return OrjsonResponse(result.to_dict())
 
