@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import orjson
@@ -275,10 +275,3 @@ def create_track_store(*, redis_url: str | None, ttl_s: float) -> TrackStore:
     if redis_url:
         return RedisTrackStore(redis_url, ttl_s=ttl_s)
     return MemoryTrackStore(ttl_s=ttl_s)
-
-
-def describe(track: AgentTrack | None) -> dict[str, Any]:
-    """A track's state for responses: seconds of history and forecasts awaiting truth."""
-    if track is None:
-        return {"history_s": 0.0, "pending": 0}
-    return {"history_s": round(track.span_s(), 3), "pending": len(track.pending)}
