@@ -60,9 +60,10 @@ from sqlalchemy.orm import Session
 
 from trajops._ids import ordered_hex, ordered_hex_ms, random_hex
 from trajops.logpipe import process as writer_process
+from trajops.logpipe.lines import Row, encode_row
 from trajops.logpipe.process import GC_THRESHOLD
 from trajops.logpipe.wal import Wal
-from trajops.logpipe.writer import LogWriter, Row, RowQueue, WriterConfig, encode_row
+from trajops.logpipe.writer import LogWriter, RowQueue, WriterConfig
 from trajops.security import audit_chain
 from trajops.security.anonymise import stored_coordinates
 from trajops.security.audit import AUDIT_HOOKS, audit_row

@@ -19,6 +19,8 @@ Usage::
 
     .venv/bin/python bench/serve_compare.py --baseline d7be39b --agents 1 20   # ~12 minutes
     .venv/bin/python bench/serve_compare.py --baseline HEAD --env TRAJOPS_LOG_HANDOVER_S=0.02
+    .venv/bin/python bench/serve_compare.py --baseline e3d612a --model neural --agents 20 \
+        --workers 1 --connections 64 --out serve_compare-neural.json
 """
 
 from __future__ import annotations
@@ -67,10 +69,18 @@ def worktree(commit: str, folder: Path) -> Iterator[str]:
         )
 
 
-def side_envs(tmp: Path, names: Sequence[str], baseline_tree: Path) -> dict[str, dict[str, str]]:
+def side_envs(
+    tmp: Path, names: Sequence[str], baseline_tree: Path, *, model: str = "cv"
+) -> dict[str, dict[str, str]]:
     """The servers' environments over one registry, each with a store (``TRAJOPS_HOME``) of its
-    own; ``baseline`` imports the code checked out at ``baseline_tree`` (:func:`worktree`)."""
-    uri = serve.build_registry(tmp)
+    own; ``baseline`` imports the code checked out at ``baseline_tree`` (:func:`worktree`).
+    ``model``: the registered champion, constant velocity or the neural forecaster."""
+    if model == "neural":
+        import serve_scene
+
+        uri = serve_scene.build_neural_registry(tmp)
+    else:
+        uri = serve.build_registry(tmp)
     envs = {
         name: {**serve.bench_env(tmp, uri), "TRAJOPS_HOME": str(tmp / f"home-{name}")}
         for name in names
@@ -99,6 +109,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds per point")
     parser.add_argument(
+        "--out", default="serve_compare.json", help="file name under bench/results/"
+    )
+    parser.add_argument(
+        "--model",
+        choices=("cv", "neural"),
+        default="cv",
+        help="the served champion: constant velocity, or the neural forecaster (scene workloads)",
+    )
+    parser.add_argument(
         "--env", nargs="*", default=[], metavar="NAME=VALUE", help="for the current code only"
     )
     args = parser.parse_args(argv)
@@ -114,7 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="trajops-bench-compare-") as tmp_name:
         tmp = Path(tmp_name)
         with worktree(args.baseline, tmp / "baseline") as baseline:
-            envs = side_envs(tmp, ("echo", "baseline", "current"), tmp / "baseline")
+            envs = side_envs(
+                tmp, ("echo", "baseline", "current"), tmp / "baseline", model=args.model
+            )
             envs["current"].update(extra)
             keys = {n: serve.create_api_key(envs[n]) for n in ("baseline", "current")}
             for _ in range(args.rounds):
@@ -169,12 +190,13 @@ def main(argv: list[str] | None = None) -> None:
         "machine": {"cpus": os.cpu_count(), "cpu_model": serve.cpu_model()},
         "baseline": baseline,
         "current_env": extra,
+        "model": args.model,
         "seconds_per_point": args.duration,
         "unique_bodies": True,
         "threshold_current_over_baseline": THRESHOLD,
         "points": points,
     }
-    out = serve.write_result("serve_compare.json", result)
+    out = serve.write_result(args.out, result)
     print(f"wrote {out.relative_to(ROOT)}")
 
 

@@ -9,17 +9,18 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from trajops._settings_batching import BatchingSettings
 from trajops._settings_loop import LoopSettings
 from trajops._settings_security import SecuritySettings
 
 
-class Settings(SecuritySettings, LoopSettings):
+class Settings(SecuritySettings, LoopSettings, BatchingSettings):
     """trajops configuration. Every field reads ``TRAJOPS_<FIELD>`` from the environment.
 
     The security fields (keys, users, sessions, single sign-on) are declared in
     :class:`trajops._settings_security.SecuritySettings`, the production loop's (tracks,
-    production data) in :class:`trajops._settings_loop.LoopSettings`; this is the one
-    settings object.
+    production data) in :class:`trajops._settings_loop.LoopSettings`, micro-batching's in
+    :class:`trajops._settings_batching.BatchingSettings`; this is the one settings object.
     """
 
     model_config = SettingsConfigDict(
@@ -60,18 +61,6 @@ class Settings(SecuritySettings, LoopSettings):
     host: str = Field(default="127.0.0.1", description="Address `trajops serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `trajops serve` binds.")
     workers: int = Field(default=1, ge=1, le=64, description="Uvicorn worker processes.")
-    batching: bool = Field(
-        default=True,
-        description="Micro-batch concurrent requests to models that gain from it (the neural forecaster): one forward pass for many scenes.",
-    )
-    batch_max_wait_ms: float = Field(
-        default=2.0, ge=0, description="Longest extra wait for more requests before a batch starts."
-    )
-    batch_max_queue: int = Field(
-        default=512,
-        ge=1,
-        description="Requests waiting for one model; past this: 503 with Retry-After.",
-    )
     default_model: str = Field(
         default="champion",
         description="Registry alias or version number that serves unrouted traffic.",

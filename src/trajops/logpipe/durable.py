@@ -24,10 +24,11 @@ from typing import IO, Any, Literal
 
 import orjson
 
+from trajops.logpipe.lines import Columns, column_rows, encode_row, encode_rows
 from trajops.logpipe.spool import count_spooled
 from trajops.logpipe.tail import CONSUMER_FILE, WalTailer, consume
 from trajops.logpipe.wal import Wal, try_lock
-from trajops.logpipe.writer import LogWriter, WriterConfig, encode_row, wait_until
+from trajops.logpipe.writer import LogWriter, WriterConfig, wait_until
 from trajops.store.models import Base
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,19 @@ class DurableLogWriter:
         assert self.wal is not None, "start() the writer first"
         before = self.wal.appended
         self.wal.append(b"".join(lines), len(lines))  # a failed write: wait_durable raises
+        self.submitted += self.wal.appended - before
+
+    def submit_columns(self, table: str, common: dict[str, Any], columns: Columns) -> None:
+        """Append rows that share ``common`` values as one line (:func:`encode_rows`): the
+        rows of a request are encoded once, with their arrays, and expanded by the consumer."""
+        if table not in Base.metadata.tables:
+            raise ValueError(f"unknown table {table!r}")
+        n = column_rows(columns)
+        if n == 0:
+            return
+        assert self.wal is not None, "start() the writer first"
+        before = self.wal.appended
+        self.wal.append(encode_rows(table, common, columns), n)
         self.submitted += self.wal.appended - before
 
     async def wait_durable(self) -> None:

@@ -98,7 +98,7 @@ class WalTailer:
             if not line.strip():
                 continue
             try:
-                rows.append(self.writer.decode(line))
+                rows.extend(self.writer.decode_rows(line))
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("write-ahead log %s: dropped an undecodable line: %r", self.dir, exc)
         self._offset += end

@@ -2,7 +2,9 @@
 
 Each API process owns one folder under ``$TRAJOPS_HOME/wal`` (``<pid>-<id>``), holds an
 exclusive ``flock`` on its ``.owner`` file while it lives, and appends rows there as JSON lines
-(``{"table", "row"}``, the spool's format) in numbered segments. :meth:`Wal.append` writes
+in numbered segments: one row a line (``{"table", "row"}``, the spool's format), or the rows of
+one request in one line, column by column (``{"table", "common", "columns"}``,
+:func:`~trajops.logpipe.writer.encode_rows`: a prediction row per agent, encoded once). :meth:`Wal.append` writes
 them at once (to the page cache: from then on a SIGKILL of any trajops process cannot lose
 them); with ``fsync`` a flusher thread syncs what has been written with one ``fdatasync`` for
 every append that came meanwhile (group commit) and then releases every request waiting in

@@ -22,11 +22,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import orjson
 from sqlalchemy import DateTime, Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from trajops.logpipe.lines import (
+    Columns,
+    Row,
+    column_rows,
+    decode_line,
+    expand_rows,
+)
 from trajops.logpipe.spool import (
     MAX_CLAIMS_PER_REPLAY,
     append_spool,
@@ -38,9 +44,6 @@ from trajops.store.db import Store, insert_rows
 from trajops.store.models import Base
 
 log = logging.getLogger(__name__)
-
-Row = tuple[str, dict[str, Any]]
-"""(table name, column values)."""
 
 InsertHook = Callable[[Session, list[dict[str, Any]]], list[dict[str, Any]]]
 """Called inside the inserting transaction with one table's rows; returns the rows to insert.
@@ -73,6 +76,10 @@ class LogSink(Protocol):
 
     def submit(self, table: str, rows: Iterable[dict[str, Any]]) -> None: ...
 
+    def submit_columns(self, table: str, common: dict[str, Any], columns: Columns) -> None:
+        """Rows that share ``common`` values, given column by column (see :func:`encode_rows`)."""
+        ...
+
     async def wait_durable(self) -> None:
         """Return once every row submitted so far survives a crash of this process."""
         ...
@@ -92,14 +99,6 @@ class LogSink(Protocol):
     def start(self) -> LogSink: ...
 
     def close(self, timeout: float = 10.0) -> None: ...
-
-
-def encode_row(table: str, row: dict[str, Any]) -> bytes:
-    """One row as a log line (the write-ahead log's and the spool's format):
-    ``{"table": ..., "row": ...}\\n``."""
-    return orjson.dumps(
-        {"table": table, "row": row}, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-    )
 
 
 def wait_until(done: Callable[[], bool], timeout: float, *, poll_s: float = 0.01) -> bool:
@@ -223,6 +222,12 @@ class LogWriter:
             self._spool(overflow)
             self.handled += len(overflow)
 
+    def submit_columns(self, table: str, common: dict[str, Any], columns: Columns) -> None:
+        """Rows that share ``common`` values, given column by column (see :func:`encode_rows`)."""
+        column_rows(columns)
+        lists = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in columns.items()}
+        self.submit(table, expand_rows(common, lists))
+
     def put_rows(self, rows: Iterable[Row]) -> None:
         """Queue ``(table, row)`` pairs in order, waiting for room when the queue is full (none
         is queued when one names an unknown table).
@@ -335,19 +340,14 @@ class LogWriter:
 
     def decode(self, line: str | bytes) -> Row:
         """One spool line (``{"table", "row"}``) back into a row, with its datetimes."""
-        try:
-            item = orjson.loads(line)
-        except orjson.JSONDecodeError:  # NaN literals or huge integers written by json.dumps
-            item = json.loads(line)
-        name = item["table"]
-        row = item["row"]  # a fresh dict of the parser's: no copy needed
-        if not isinstance(row, dict):
-            raise TypeError(f"row of {name!r} is not an object")
-        for col in self._datetimes[name]:
-            value = row.get(col)
-            if isinstance(value, str):
-                row[col] = datetime.fromisoformat(value)
-        return name, row
+        rows = self.decode_rows(line)
+        if len(rows) != 1:
+            raise TypeError(f"a line of {len(rows)} rows, expected one")
+        return rows[0]
+
+    def decode_rows(self, line: str | bytes) -> list[Row]:
+        """A log line back into its rows, with their datetimes (:func:`decode_line`)."""
+        return decode_line(line, self._datetimes)
 
     def replay(self) -> int:
         """Write spooled rows to the database, one claimed file at a time (:func:`claim_spool`);
@@ -363,7 +363,12 @@ class LogWriter:
                 path, fd = claim
                 try:
                     with open(fd, "rb", closefd=False) as fh:
-                        rows = [self.decode(line) for line in fh.read().splitlines() if line]
+                        rows = [
+                            row
+                            for line in fh.read().splitlines()
+                            if line
+                            for row in self.decode_rows(line)
+                        ]
                     try:
                         for start in range(0, len(rows), 1000):
                             self._insert(rows[start : start + 1000])

@@ -114,10 +114,12 @@ class SocialNet(nn.Module):
         self.modes = mlp([h * (2 if social else 1), h, config.modes * t_pred * 2])
 
     def forward(
-        self, ego: torch.Tensor, nbr: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, ego: torch.Tensor, nbr: torch.Tensor, mask: torch.Tensor, hypotheses: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """ego ``(B, E)``, nbr ``(B, M, F)``, mask ``(B, M)`` -> offsets ``(B, T_pred, 2)``
-        and hypotheses ``(B, modes, T_pred, 2)`` (both in scaled agent coordinates)."""
+        and hypotheses ``(B, modes, T_pred, 2)`` (both in scaled agent coordinates); without
+        ``hypotheses`` the multi-hypothesis head is skipped (a quarter of the work of a
+        deterministic forecast) and None comes back in its place."""
         e = self.ego(ego)  # (B, H)
         if self.config.neighbours > 0:
             keys = self.nbr(nbr)  # (B, M, H)
@@ -128,16 +130,25 @@ class SocialNet(nn.Module):
             social = (torch.softmax(score, dim=1).unsqueeze(-1) * keys).sum(dim=1)  # (B, H)
             e = torch.cat([e, social], dim=-1)
         offset = self.head(e).view(len(e), self.config.t_pred, 2)
+        if not hypotheses:
+            return offset, None
         hyp = self.modes(e.detach()).view(len(e), self.config.modes, self.config.t_pred, 2)
         return offset, hyp
 
 
 def forward_members(
-    nets: Iterable[nn.Module], ego: torch.Tensor, nbr: torch.Tensor, mask: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+    nets: Iterable[nn.Module],
+    ego: torch.Tensor,
+    nbr: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    hypotheses: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Members' mean offset ``(B, T_pred, 2)`` and their hypotheses interleaved member by
-    member ``(B, E * modes, T_pred, 2)``."""
-    outs = [net(ego, nbr, mask) for net in nets]
+    member ``(B, E * modes, T_pred, 2)`` (None without ``hypotheses``)."""
+    outs = [net(ego, nbr, mask, hypotheses) for net in nets]
     offset = torch.stack([o for o, _ in outs]).mean(dim=0)
+    if not hypotheses:
+        return offset, None
     hyp = torch.stack([h for _, h in outs], dim=2)  # (B, modes, E, T_pred, 2)
     return offset, hyp.flatten(1, 2)

@@ -91,6 +91,11 @@ class NeuralForecaster:
         self.init_state: list[dict[str, torch.Tensor]] | None = None
         """Per-member CPU state dicts :meth:`fit` starts from (set by :meth:`fine_tune`)."""
 
+    @property
+    def neighbour_slots(self) -> int:
+        """Neighbours the network reads per agent (the nearest; callers build no more)."""
+        return self.config.neighbours
+
     @classmethod
     def fine_tune(cls, source: NeuralForecaster, **overrides: Any) -> NeuralForecaster:
         """An unfitted model whose :meth:`fit` starts from ``source``'s weights.
@@ -261,6 +266,7 @@ class NeuralForecaster:
                         b_ego, b_nbr, b_target, t_obs=cfg.t_obs, rng=rng
                     )
                 offset, hyp = net(b_ego, b_nbr, t_mask[idx])
+                assert hyp is not None
                 # Euclidean distance in metres: scaled units times the agent's scale.
                 s = t_scale[idx][:, None]
                 det = (torch.linalg.vector_norm(offset - b_target, dim=-1) * s).mean()
@@ -301,7 +307,7 @@ class NeuralForecaster:
             total = 0.0
             for i in range(0, len(ego), 4096):
                 sl = slice(i, i + 4096)
-                offset, _ = forward_members(nets, ego[sl], nbr[sl], mask[sl])
+                offset, _ = forward_members(nets, ego[sl], nbr[sl], mask[sl], hypotheses=False)
                 total += float(
                     (torch.linalg.vector_norm(offset - target[sl], dim=-1) * scale[sl, None]).sum()
                 )
@@ -323,27 +329,25 @@ class NeuralForecaster:
         cfg = self.config
         obs = check_obs(obs, cfg.t_obs)
         if len(obs) == 0:  # an empty request: nothing to transform
-            shape = (
-                (0, self.config.t_pred, 2)
-                if num_samples <= 1
-                else (0, num_samples, self.config.t_pred, 2)
-            )
-            return np.zeros(shape, np.float32)
+            tail = (cfg.t_pred, 2) if num_samples <= 1 else (num_samples, cfg.t_pred, 2)
+            return np.zeros((0, *tail), np.float32)
         if neighbours is not None and (neighbours.ndim != 4 or neighbours.shape[0] != len(obs)):
             raise ValidationError(
                 f"neighbours must be (N, K, {cfg.t_obs}, 2), got {neighbours.shape}"
             )
         ego, nbr, mask, scale, frame = self._features(obs, neighbours)
         o = frame.to_agent(obs)
-        cv = (o[:, -1] - o[:, -2])[:, None] * np.arange(1, cfg.t_pred + 1)[
-            None, :, None
-        ]  # (N, T_pred, 2)
+        steps = np.arange(1, cfg.t_pred + 1)[None, :, None]
+        cv = (o[:, -1] - o[:, -2])[:, None] * steps  # (N, T_pred, 2)
         with torch_threads(cfg.inference_threads), torch.inference_mode():
-            offset, hyp = forward_members(self.nets, *self._tensors(ego, nbr, mask))
+            offset, hyp = forward_members(
+                self.nets, *self._tensors(ego, nbr, mask), hypotheses=num_samples > 1
+            )
         s = scale[:, None, None]
         det = cv + offset.cpu().numpy().astype(np.float64) * s  # (N, T_pred, 2) agent frame
         if num_samples <= 1:
             return frame.to_world(det).astype(np.float32)
+        assert hyp is not None
         rng = np.random.default_rng(seed)
         extra = num_samples - 1
         n_hyp = hyp.shape[1]

@@ -21,7 +21,7 @@ from trajops.monitoring.accuracy import (
 from trajops.monitoring.alerts import AlertManager
 from trajops.monitoring.notifiers import notifiers_from_settings
 from trajops.privacy import Pseudonymiser, load_or_create_key
-from trajops.security.anonymise import bucket_time, stored_coordinates
+from trajops.security.anonymise import bucket_time, stored_array, stored_coordinates
 from trajops.security.audit import AUDIT_HOOKS
 from trajops.settings import Settings
 from trajops.store import Store
@@ -102,7 +102,7 @@ class Monitor:
         obs_decimals: int | None = None,
         observed_at: float | None = None,
     ) -> None:
-        """Queue one row per agent; returns at once (the writer thread does the I/O).
+        """Queue one row per agent, encoded once for the request; returns at once.
 
         Args:
             obs: ``(N, T_obs, 2)`` served inputs.
@@ -114,32 +114,27 @@ class Monitor:
                 (``/v1/tracks``), coarsened like ``created_at``.
         """
         bucket_s = self.settings.store_time_bucket_s
-        now = bucket_time(datetime.now(UTC), bucket_s)
         seen = None
         if observed_at is not None:
             seen = bucket_time(datetime.fromtimestamp(observed_at, UTC), bucket_s)
-        scene_key = self.pseudonymise(scene_id, namespace="scene") if scene_id else None
         decimals = self.settings.store_coordinate_decimals
-        obs_texts = stored_coordinates(obs, decimals, rounded_to=obs_decimals)
-        pred_texts = stored_coordinates(pred, decimals)
-        rows = [
-            {
-                "request_id": request_id,
-                "created_at": now,
-                "model_name": model_name,
-                "model_version": model_version,
-                "variant": variant,
-                "agent_key": self.pseudonymise(agent_id),
-                "scene_key": scene_key,
-                "inputs": o,
-                "outputs": p,
-                "step_s": step_s,
-                "latency_ms": latency_ms,
-                "observed_at": seen,
-            }
-            for agent_id, o, p in zip(agent_ids, obs_texts, pred_texts, strict=True)
-        ]
-        self.writer.submit("predictions", rows)
+        common = {
+            "request_id": request_id,
+            "created_at": bucket_time(datetime.now(UTC), bucket_s),
+            "model_name": model_name,
+            "model_version": model_version,
+            "variant": variant,
+            "scene_key": self.pseudonymise(scene_id, namespace="scene") if scene_id else None,
+            "step_s": step_s,
+            "latency_ms": latency_ms,
+            "observed_at": seen,
+        }
+        columns = {
+            "agent_key": self.pseudonymise.many(agent_ids),
+            "inputs": stored_array(obs, decimals, rounded_to=obs_decimals),
+            "outputs": stored_array(pred, decimals),
+        }
+        self.writer.submit_columns("predictions", common, columns)
 
     def log_shadow_prediction(
         self,
@@ -157,21 +152,18 @@ class Monitor:
         Args:
             pred: ``(N, T_pred, 2)`` the shadow arm's forecasts.
         """
-        now = datetime.now(UTC)
-        outputs = stored_coordinates(pred, self.settings.store_coordinate_decimals)
-        rows = [
-            {
-                "experiment_id": experiment_id,
-                "arm": arm,
-                "request_id": request_id,
-                "agent_key": self.pseudonymise(agent_id),
-                "created_at": now,
-                "model_version": model_version,
-                "outputs": out,
-            }
-            for agent_id, out in zip(agent_ids, outputs, strict=True)
-        ]
-        self.writer.submit("experiment_shadow_predictions", rows)
+        common = {
+            "experiment_id": experiment_id,
+            "arm": arm,
+            "request_id": request_id,
+            "created_at": datetime.now(UTC),
+            "model_version": model_version,
+        }
+        columns = {
+            "agent_key": self.pseudonymise.many(agent_ids),
+            "outputs": stored_array(pred, self.settings.store_coordinate_decimals),
+        }
+        self.writer.submit_columns("experiment_shadow_predictions", common, columns)
 
     # --- ground truth -----------------------------------------------------------------
     def log_realised(self, realised: Sequence[Realised]) -> None:

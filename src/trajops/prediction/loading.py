@@ -111,7 +111,8 @@ class LoadedModel:
         """``(sum N_i, K_nbr, T_obs, 2)`` neighbours, each scene's from its own agents."""
         if not getattr(self.forecaster, "scene_aware", True):
             return None
-        parts = [neighbours_from_batch(s.astype(np.float32)) for s in scenes]
+        slots = int(getattr(self.forecaster, "neighbour_slots", 16))  # what the model reads
+        parts = [neighbours_from_batch(s.astype(np.float32), slots) for s in scenes]
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def _checked(self, out: Any, expected: tuple[int, ...]) -> np.ndarray:

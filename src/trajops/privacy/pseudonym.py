@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 
 from trajops._secrets import load_or_create_secret
 from trajops.settings import Settings
@@ -45,6 +46,12 @@ class Pseudonymiser:
             self._memo.clear()
         self._memo[(namespace, identifier)] = token
         return token
+
+    def many(self, identifiers: Iterable[str], *, namespace: str = "agent") -> list[str]:
+        """The pseudonyms of ``identifiers``, in order (memoised ones looked up, the rest
+        computed)."""
+        memo = self._memo
+        return [memo.get((namespace, i)) or self(i, namespace=namespace) for i in identifiers]
 
 
 def unit_hash(salt: str, unit_id: str) -> str:

@@ -28,13 +28,19 @@ def stored_coordinates(
         rounded_to: places ``points`` is already rounded to, when it is: not rounded again
             when that keeps no more than ``decimals`` (rounding would change nothing).
     """
+    out: list[list[Any]] = stored_array(points, decimals, rounded_to=rounded_to).tolist()
+    return out
+
+
+def stored_array(points: np.ndarray, decimals: int, *, rounded_to: int | None = None) -> np.ndarray:
+    """``points`` as :func:`stored_coordinates` keeps them, as a float64 array (one rounding
+    for a whole request; a log line carries it as nested JSON lists)."""
     if not 0 <= decimals <= 8:
         raise ValueError(f"decimals must be in 0..8, got {decimals}")
     values = np.asarray(points, dtype=float)
     if rounded_to is None or rounded_to > decimals:
         values = values.round(decimals)
-    out: list[list[Any]] = values.tolist()
-    return out
+    return values
 
 
 def bucket_time(moment: datetime, bucket_s: float) -> datetime:

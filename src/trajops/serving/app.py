@@ -77,7 +77,9 @@ class AppOptions:
 def service_config(settings: Settings) -> ServiceConfig:
     """The prediction service's tuning from the settings."""
     batching = BatchConfig(
-        max_wait_ms=settings.batch_max_wait_ms, max_queue=settings.batch_max_queue
+        max_batch_agents=settings.batch_max_agents,
+        max_wait_ms=settings.batch_max_wait_ms,
+        max_queue=settings.batch_max_queue,
     )
     return ServiceConfig(batching=batching if settings.batching else None)
 

@@ -16,16 +16,19 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from tests._support.rows import prediction_rows
 from trajops.logpipe.durable import DurableLogWriter
+from trajops.logpipe.lines import encode_rows
 from trajops.logpipe.spool import count_spooled
 from trajops.logpipe.wal import segments
-from trajops.logpipe.writer import WriterConfig, wait_until
+from trajops.logpipe.writer import LogWriter, WriterConfig, wait_until
 from trajops.store import PredictionRecord, Store
 
+COLUMNS = ("agent_key", "inputs", "outputs")
 CONFIG = WriterConfig(queue_size=1000, batch_size=50, flush_interval_s=0.05, retry_interval_s=0.1)
 
 
@@ -125,7 +128,7 @@ import asyncio, os, sys
 from pathlib import Path
 from tests._support.rows import prediction_rows
 from trajops.logpipe.wal import Wal
-from trajops.logpipe.writer import encode_row
+from trajops.logpipe.lines import encode_row
 
 wal = Wal(Path(sys.argv[1]))
 lines = [encode_row("predictions", r) for r in prediction_rows(40, prefix="orphan-")]
@@ -151,3 +154,57 @@ def test_the_log_of_a_dead_process_is_adopted(store: Store, tmp_path: Path) -> N
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(PredictionRecord)) == 40
     assert list((tmp_path / "wal").iterdir()) == []
+
+
+@pytest.mark.parametrize("consumer", ["process", "thread"])
+def test_the_rows_of_a_request_are_one_line_and_stored_row_by_row(
+    store: Store, tmp_path: Path, consumer: str
+) -> None:
+    """A request's rows go into the log as one line with its arrays (``submit_columns``); the
+    consumer stores one row per agent, the same values a row-by-row submit stores."""
+    writer = _writer(store.url, tmp_path, consumer=consumer).start()
+    assert writer.wal is not None
+    common = {k: v for k, v in prediction_rows(1)[0].items() if k not in COLUMNS}
+    inputs = np.arange(3 * 8 * 2, dtype=np.float64).reshape(3, 8, 2) / 8
+    outputs = np.arange(3 * 12 * 2, dtype=np.float64).reshape(3, 12, 2) / 4
+    try:
+        for k in range(4):
+            columns = {
+                "agent_key": [f"k{k}-{i}" for i in range(3)],
+                "inputs": inputs,
+                "outputs": outputs + k,
+            }
+            writer.submit_columns("predictions", {**common, "request_id": f"c{k}"}, columns)
+        with pytest.raises(ValueError, match="unequal"):
+            writer.submit_columns("predictions", common, {"agent_key": ["a"], "inputs": inputs})
+        lines = b"".join(path.read_bytes() for _, path in segments(writer.wal.dir))
+        assert lines.count(b"\n") == 4 and writer.submitted == 12
+        assert writer.flush(30), (writer.handled, writer.submitted)
+    finally:
+        writer.close()
+    with store.session() as s:
+        rows = s.scalars(select(PredictionRecord).order_by(PredictionRecord.id)).all()
+    assert [(r.request_id, r.agent_key) for r in rows] == [
+        (f"c{k}", f"k{k}-{i}") for k in range(4) for i in range(3)
+    ]
+    assert rows[4].inputs == inputs[1].tolist() and rows[4].outputs == (outputs[1] + 1).tolist()
+    assert rows[0].created_at.replace(tzinfo=None) == common["created_at"].replace(tzinfo=None)
+
+
+def test_a_columns_line_is_expanded_from_the_spool_too(tmp_path: Path) -> None:
+    """A decoded line of a request's rows gives its rows with their datetimes; ragged columns
+    are refused."""
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    writer = LogWriter(store, tmp_path / "spool")
+    row = prediction_rows(1)[0]
+    common = {k: v for k, v in row.items() if k not in COLUMNS}
+    line = encode_rows("predictions", common, {"agent_key": ["a", "b"], "inputs": np.zeros((2, 8, 2)), "outputs": np.ones((2, 12, 2))})  # fmt: skip
+    rows = writer.decode_rows(line)
+    assert [r["agent_key"] for _, r in rows] == ["a", "b"]
+    assert rows[1][1]["created_at"] == row["created_at"] and rows[1][1]["outputs"][0] == [1.0, 1.0]
+    with pytest.raises(TypeError, match="2 rows"):
+        writer.decode(line)
+    ragged = encode_rows("predictions", common, {"agent_key": ["a", "b"], "inputs": [[0.0]]})
+    with pytest.raises(ValueError, match="unequal"):
+        writer.decode_rows(ragged)
+    store.dispose()

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests._support.rows import prediction_rows
+from trajops.logpipe.lines import encode_row
 from trajops.logpipe.process import GC_THRESHOLD
-from trajops.logpipe.writer import LogWriter, WriterConfig, encode_row
+from trajops.logpipe.writer import LogWriter, WriterConfig
 from trajops.security.audit import audit_row
 from trajops.store import Store
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from trajops.logpipe.lines import encode_row
 from trajops.logpipe.spool import append_spool, count_spooled, spool_files
-from trajops.logpipe.writer import LogWriter, encode_row
+from trajops.logpipe.writer import LogWriter
 from trajops.store.db import Store
 from trajops.store.models import PredictionRecord
 

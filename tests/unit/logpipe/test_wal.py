@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests._support.rows import prediction_rows
+from trajops.logpipe.lines import encode_row
 from trajops.logpipe.tail import WalTailer
 from trajops.logpipe.wal import CLOSED_FILE, Wal, owner_alive, segments
-from trajops.logpipe.writer import LogWriter, encode_row
+from trajops.logpipe.writer import LogWriter
 from trajops.store import Store
 
 

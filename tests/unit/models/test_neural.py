@@ -24,6 +24,8 @@ def test_neural_ensemble_history_device_and_round_trip(tmp_path: Path) -> None:
     windows = synthetic_windows(20, seed=9)
     samples = model.predict(windows.obs, neighbours=windows.neighbours, num_samples=5, seed=0)
     assert samples.shape == (20, 5, CFG.t_pred, 2)  # 4 hypotheses (2 members x 2 modes) + 1
+    deterministic = model.predict(windows.obs, neighbours=windows.neighbours)  # no modes head
+    np.testing.assert_array_equal(deterministic, samples[:, 0])
     model.save(tmp_path / "m")
     loaded = NeuralForecaster.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict(windows.obs), model.predict(windows.obs))

@@ -19,6 +19,9 @@ def test_memoised_pseudonyms_equal_fresh_ones_and_stay_bounded() -> None:
     assert memo("a") != memo("a", namespace="scene")  # namespaces stay apart
     assert len(memo._memo) <= 8
     assert Pseudonymiser(b"x" * 32)("ped-1") != memo("ped-1")  # keyed
+    ids = [f"ped-{i}" for i in (3, 30, 3, 31)]  # memoised and fresh, in order
+    assert memo.many(ids) == [fresh(i) for i in ids]
+    assert memo.many(ids, namespace="scene") == [fresh(i, namespace="scene") for i in ids]
 
 
 def test_pseudonyms_are_the_documented_hmac() -> None:
