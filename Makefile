@@ -43,7 +43,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench dags
 	$(BIN)/ruff format src tests bench dags
 
-bench: bench-eth-ucy bench-flywheel bench-serve bench-log-writer bench-drift bench-ab bench-batch bench-replicas ## every benchmark (JSON under bench/results/)
+bench: bench-eth-ucy bench-flywheel bench-serve bench-serve-scene bench-log-writer bench-drift bench-ab bench-batch bench-replicas ## every benchmark (JSON under bench/results/)
 
 bench-eth-ucy: $(STAMP)
 	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/python bench/eth_ucy.py
@@ -53,6 +53,10 @@ bench-flywheel: $(STAMP) ## the production loop on a held-out site (stream, harv
 
 bench-serve: $(STAMP)
 	$(BIN)/python bench/serve.py
+
+bench-serve-scene: $(STAMP) ## neural scenes: trajops vs BentoML vs mlflow models serve (installs the bench-bentoml extra)
+	$(BIN)/pip install -q -e '.[bench-bentoml]'
+	$(BIN)/python bench/serve_scene.py
 
 bench-log-writer: $(STAMP)
 	$(BIN)/python bench/log_writer.py
