@@ -40,7 +40,7 @@ def stored_array(points: np.ndarray, decimals: int, *, rounded_to: int | None = 
     values = np.asarray(points, dtype=float)
     if rounded_to is None or rounded_to > decimals:
         values = values.round(decimals)
-    return values
+    return np.ascontiguousarray(values)  # a view (a sample axis picked) is copied once
 
 
 def bucket_time(moment: datetime, bucket_s: float) -> datetime:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from trajops.monitoring.service import Monitor
-from trajops.security.anonymise import bucket_time, stored_coordinates
+from trajops.security.anonymise import bucket_time, stored_array, stored_coordinates
 from trajops.settings import Settings
 from trajops.store import PredictionRecord
 
@@ -28,6 +28,9 @@ def test_stored_coordinates_are_rounded_lists_per_agent() -> None:
     unrounded = obs[:1] + 1e-6  # stands in for values the caller says are rounded
     assert stored_coordinates(unrounded, 4, rounded_to=3) == unrounded.tolist()
     assert stored_coordinates(obs[:1], 1, rounded_to=3) == [[[1.2, -7.9], [0.0, 0.1]]]
+    samples = np.zeros((2, 3, 4, 2))  # (N, K, T, 2): sample 0 is a strided view
+    picked = stored_array(samples[:, 0], 4, rounded_to=4)  # not rounded again, still copied
+    assert picked.flags.c_contiguous and picked.shape == (2, 4, 2)  # orjson takes it as is
 
 
 def test_bucket_time_floors_to_the_bucket() -> None:
