@@ -9,7 +9,6 @@ settings (coordinate bound, timestamp step) on NumPy arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
 from typing import Annotated, Any, TypeVar
 
 import numpy as np
@@ -139,12 +138,8 @@ def check_agent_count(body: bytes, limit: int) -> None:
 
     Validating a list item by item costs time for every item (and an error entry for every bad
     one); the count of a decoded list is free. A body that does not decode is left to the
-    schema, which names the error. A body with at most ``limit - 1`` commas cannot hold more
-    than ``limit`` items in any list: it is not decoded here at all (a scan instead of a
-    parse, for the bodies clients send).
+    schema, which names the error.
     """
-    if body.count(b",") < limit:
-        return
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -182,11 +177,7 @@ def parse_predict_request(body: bytes, limits: RequestLimits) -> PredictionReque
                 details=[{"loc": ["body", "agents", i, "agent_id"], "msg": "duplicate agent_id"}],
             )
         seen.add(key)
-    obs = np.fromiter(  # (N, T_obs, 2); from the validated tuples, half the time of np.array
-        chain.from_iterable(chain.from_iterable(a.positions for a in req.agents)),
-        np.float64,
-        count=len(req.agents) * T_OBS * 2,
-    ).reshape(len(req.agents), T_OBS, 2)
+    obs = np.array([a.positions for a in req.agents], dtype=np.float64)  # (N, T_obs, 2)
     _check_range(obs, limits)
     _check_timestamps([a.timestamps for a in req.agents], limits)
     return PredictionRequest(
