@@ -118,8 +118,8 @@ class SocialNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """ego ``(B, E)``, nbr ``(B, M, F)``, mask ``(B, M)`` -> offsets ``(B, T_pred, 2)``
         and hypotheses ``(B, modes, T_pred, 2)`` (both in scaled agent coordinates); without
-        ``hypotheses`` the multi-hypothesis head is skipped (a quarter of the work of a
-        deterministic forecast) and None comes back in its place."""
+        ``hypotheses`` the multi-hypothesis head is skipped (about a quarter of the network's
+        arithmetic) and None comes back in its place."""
         e = self.ego(ego)  # (B, H)
         if self.config.neighbours > 0:
             keys = self.nbr(nbr)  # (B, M, H)
