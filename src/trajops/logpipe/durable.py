@@ -96,27 +96,23 @@ class DurableLogWriter:
     # --- producer side (the event loop) ---------------------------------------------------
     def submit(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
         """Append rows for ``table`` to the write-ahead log; returns at once."""
-        if table not in Base.metadata.tables:
-            raise ValueError(f"unknown table {table!r}")
+        _check_table(table)
         lines = [encode_row(table, row) for row in rows]
-        if not lines:
-            return
-        assert self.wal is not None, "start() the writer first"
-        before = self.wal.appended
-        self.wal.append(b"".join(lines), len(lines))  # a failed write: wait_durable raises
-        self.submitted += self.wal.appended - before
+        self._append(b"".join(lines), len(lines))
 
     def submit_columns(self, table: str, common: dict[str, Any], columns: Columns) -> None:
         """Append rows that share ``common`` values as one line (:func:`encode_rows`): the
         rows of a request are encoded once, with their arrays, and expanded by the consumer."""
-        if table not in Base.metadata.tables:
-            raise ValueError(f"unknown table {table!r}")
-        n = column_rows(columns)
-        if n == 0:
+        _check_table(table)
+        n = column_rows(columns)  # ragged columns raise before anything is encoded
+        self._append(encode_rows(table, common, columns), n)
+
+    def _append(self, data: bytes, rows: int) -> None:
+        if not rows:
             return
         assert self.wal is not None, "start() the writer first"
         before = self.wal.appended
-        self.wal.append(encode_rows(table, common, columns), n)
+        self.wal.append(data, rows)  # a failed write: wait_durable raises
         self.submitted += self.wal.appended - before
 
     async def wait_durable(self) -> None:
@@ -254,6 +250,11 @@ class DurableLogWriter:
             self.written = self._written_before + int(status.get("written", 0))
             self.spooled = self._spooled_before + int(status.get("spooled", 0))
             self.healthy = bool(status.get("healthy", self.healthy))
+
+
+def _check_table(table: str) -> None:
+    if table not in Base.metadata.tables:
+        raise ValueError(f"unknown table {table!r}")
 
 
 def writer_process_env() -> dict[str, str]:
