@@ -6,12 +6,12 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/eth_ucy
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-container test-unit test-integration test-e2e lint format bench bench-eth-ucy bench-serve bench-log-writer bench-drift bench-ab bench-batch bench-replicas bench-neural-device bench-flywheel clean
+.PHONY: install demo test test-container test-stack test-unit test-integration test-e2e lint format bench bench-eth-ucy bench-serve bench-log-writer bench-drift bench-ab bench-batch bench-replicas bench-neural-device bench-flywheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/pip install --quiet -e '.[dev,airflow]'
+	$(BIN)/pip install --quiet -e '.[dev,dashboard,airflow]'
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its dev tools
@@ -20,10 +20,13 @@ demo: $(STAMP) ## the main job on embedded defaults: simulate, train, register, 
 	$(BIN)/trajops demo
 
 test: $(STAMP) ## every test but the image build (unit, integration, e2e, reliability)
-	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/pytest -q -m "not container" $(PYTEST_ARGS)
+	TRAJOPS_DATA_ROOT=$(DATA) $(BIN)/pytest -q -m "not container and not stack" $(PYTEST_ARGS)
 
 test-container: $(STAMP) ## build the container image with podman and run it (3-11 min)
 	$(BIN)/pytest -q -m container tests/container $(PYTEST_ARGS)
+
+test-stack: $(STAMP) ## the compose stack up from local images, the lifecycle through nginx, a rollout under load, down -v (10-25 min)
+	$(BIN)/pytest -q -s -m stack tests/stack $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)

@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # Build the trajops image with podman from deploy/Containerfile, offline-capable.
 #
-#   scripts/build-image.sh [--variant cpu|gpu] [--tag IMAGE] [--base IMAGE] [--no-wheelhouse]
+#   scripts/build-image.sh [--variant cpu|gpu] [--extras LIST] [--tag IMAGE] [--base IMAGE]
+#                          [--no-wheelhouse]
+#   scripts/build-image.sh --service postgres|redis|nginx|prometheus [--tag IMAGE]
 #
+# --extras adds optional dependencies of the trajops package (comma-separated): the serve
+# image has none; `--extras dashboard --tag localhost/trajops-dashboard:latest` and
+# `--extras airflow --tag localhost/trajops-airflow:latest` are compose's dashboard and airflow.
+# --service builds one of the compose stack's third-party services from
+# deploy/images/NAME/Containerfile on the same local Debian base (Debian's packages, no
+# registry pull), tagged localhost/trajops-NAME:latest unless --tag says otherwise; compose uses
+# them through POSTGRES_IMAGE, REDIS_IMAGE, NGINX_IMAGE and PROMETHEUS_IMAGE.
 # Without --base, the base image is a local Debian bookworm (debootstrap --variant=minbase, with
 # python3 + python3-venv), imported once as localhost/debian-local:bookworm and reused. The
 # Python dependencies come from a wheelhouse built on this host with `pip wheel` under
@@ -23,13 +32,17 @@ variant=cpu
 tag=localhost/trajops:latest
 base=""
 use_wheelhouse=1
+service=""
+extras=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --variant) variant="$2"; shift 2 ;;
     --tag) tag="$2"; shift 2 ;;
     --base) base="$2"; shift 2 ;;
     --no-wheelhouse) use_wheelhouse=0; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --service) service="$2"; shift 2 ;;
+    --extras) extras="$2"; shift 2 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "build-image: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -38,6 +51,10 @@ case "$variant" in
   *) echo "build-image: --variant must be cpu or gpu, not '$variant'" >&2; exit 2 ;;
 esac
 [ "$variant" = gpu ] && use_wheelhouse=0
+if [ -n "$service" ] && [ ! -f "deploy/images/$service/Containerfile" ]; then
+  echo "build-image: --service must be one of: $(ls deploy/images | tr '\n' ' ')(not '$service')" >&2
+  exit 2
+fi
 
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/deploy/containers.conf}"
 cache="${TRAJOPS_BUILD_CACHE:-build/container}"
@@ -84,13 +101,18 @@ target_environment() {
     --entrypoint python3 "$1" /tmp/w.py --environment 2>/dev/null || true
 }
 
+# What the image build installs besides the dependencies (cyclonedx-bom: the SBOM stage).
+build_tools=("setuptools>=68" wheel "cyclonedx-bom>=7")
+
 build_wheelhouse() {
-  local wheels="$cache/wheelhouse" target key round extra
+  local wheels="$cache/wheelhouse${extras:+-${extras//,/-}}" target key round extra
   target=$(target_environment "$1")
   # keyed on what it holds: the dependency list (not all of pyproject.toml), both Pythons
   key=$( ("$python" -c 'import tomllib; d = tomllib.load(open("pyproject.toml", "rb"))
-print(d["project"]["dependencies"], d["build-system"]["requires"])'
-    "$python" --version; echo "$target") | sha256sum | cut -c1-16)
+extras = [e for e in "'"$extras"'".split(",") if e]
+print(d["project"]["dependencies"], d["build-system"]["requires"],
+      [d["project"]["optional-dependencies"][e] for e in extras])'
+    "$python" --version; echo "$target" "${build_tools[*]}") | sha256sum | cut -c1-16)
   if [ -f "$wheels/.key" ] && [ "$(cat "$wheels/.key")" = "$key" ]; then
     step "wheelhouse $wheels cached ($(find "$wheels" -name '*.whl' | wc -l) wheels)"
     return
@@ -98,7 +120,7 @@ print(d["project"]["dependencies"], d["build-system"]["requires"])'
   rm -rf "$wheels"
   mkdir -p "$wheels"
   step "pip wheel: dependencies into $wheels"
-  "$python" -m pip wheel --quiet --wheel-dir "$wheels" . "setuptools>=68" wheel 2>&1 |
+  "$python" -m pip wheel --quiet --wheel-dir "$wheels" ".${extras:+[$extras]}" "${build_tools[@]}" 2>&1 |
     grep -v "^WARNING: Location '.*' is ignored" >&2 || true
   compgen -G "$wheels/trajops-*.whl" >/dev/null || { echo "build-image: pip wheel failed" >&2; exit 1; }
   rm -f "$wheels"/trajops-*.whl # the image builds its own from the sources
@@ -118,7 +140,27 @@ print(d["project"]["dependencies"], d["build-system"]["requires"])'
   step "wheelhouse ready ($(find "$wheels" -name '*.whl' | wc -l) wheels, $(du -sh "$wheels" | cut -f1))"
 }
 
-args=(--format docker -f deploy/Containerfile -t "$tag" --build-arg "VARIANT=$variant")
+# The image's size, printed by every build (the serve image's goal is <= 1 GB: docs/deployment.md).
+report_size() {
+  local bytes
+  bytes=$(podman image inspect --format '{{.Size}}' "$1")
+  step "image $1: $((bytes / 1000000)) MB"
+}
+
+if [ -n "$service" ]; then
+  [ "$tag" = localhost/trajops:latest ] && tag="localhost/trajops-$service:latest"
+  if [ -z "$base" ]; then
+    build_local_base
+    base="$local_base"
+  fi
+  step "podman build deploy/images/$service on $base"
+  podman build --format docker --build-arg "BASE_IMAGE=$base" -t "$tag" "deploy/images/$service"
+  report_size "$tag"
+  exit 0
+fi
+
+args=(--format docker -f deploy/Containerfile -t "$tag" --build-arg "VARIANT=$variant"
+  --build-arg "EXTRAS=$extras")
 if [ -z "$base" ] && [ "$variant" = cpu ]; then
   build_local_base
   base="$local_base"
@@ -126,7 +168,7 @@ fi
 [ -n "$base" ] && args+=(--build-arg "${variant^^}_BASE_IMAGE=$base")
 if [ "$use_wheelhouse" -eq 1 ]; then
   build_wheelhouse "${base:-docker.io/library/debian:bookworm-slim}"
-  args+=(--build-arg "WHEELHOUSE=$cache/wheelhouse")
+  args+=(--build-arg "WHEELHOUSE=$cache/wheelhouse${extras:+-${extras//,/-}}")
 else
   mkdir -p "$cache/empty-wheelhouse"
   args+=(--build-arg "WHEELHOUSE=$cache/empty-wheelhouse")
@@ -136,3 +178,10 @@ fi
 step "podman build ${args[*]} ."
 podman build "${args[@]}" .
 step "built $tag"
+report_size "$tag"
+# The SBOM the build wrote into the image (deploy/Containerfile, stage sbom), next to the cache.
+sbom="$cache/sbom/$(echo "$tag" | tr '/:' '__').cdx.json"
+mkdir -p "$cache/sbom"
+podman run --rm --network none --entrypoint cat "$tag" /opt/trajops/share/sbom/trajops.cdx.json >"$sbom"
+step "SBOM $sbom ($("$python" -c 'import json, sys
+print(len(json.load(open(sys.argv[1]))["components"]))' "$sbom") components)"

@@ -2,7 +2,8 @@
 # Debian packages the tests use (run as root; CI calls it). Idempotent: installs only what is missing.
 # nginx: the replicated-API integration test starts its own nginx with its own config.
 # podman runc debootstrap uidmap slirp4netns fuse-overlayfs: tests/container builds and runs the
-#   image (scripts/build-image.sh). prometheus: promtool checks deploy/prometheus.
+#   image (scripts/build-image.sh); netavark aardvark-dns: the compose stack's network
+#   (tests/stack). prometheus: promtool checks deploy/prometheus.
 # chromium chromium-driver: the dashboard's browser test.
 # wrk: bench/serve.py (the load generator).
 set -euo pipefail
@@ -15,6 +16,11 @@ have debootstrap || need+=(debootstrap)
 have newuidmap || need+=(uidmap)
 have slirp4netns || need+=(slirp4netns)
 have fuse-overlayfs || need+=(fuse-overlayfs)
+# netavark + aardvark-dns: container DNS names for the compose stack (make test-stack)
+[ -x /usr/lib/podman/netavark ] || need+=(netavark)
+[ -x /usr/lib/podman/aardvark-dns ] || need+=(aardvark-dns)
+# catatonit: `init: true` of the API service (podman's container init)
+[ -x /usr/libexec/podman/catatonit ] || need+=(catatonit)
 have promtool || need+=(prometheus)
 have chromium || need+=(chromium)
 have chromedriver || need+=(chromium-driver)

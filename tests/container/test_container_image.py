@@ -11,8 +11,7 @@ prediction succeeds. Skips, with the reason printed, only where podman cannot ru
 from __future__ import annotations
 
 import json
-import os
-import shutil
+import re
 import subprocess
 import time
 import uuid
@@ -22,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests._support.podman import build_image, podman, timed
+from tests._support.podman import podman_env as podman_environment
 from tests._support.services import free_port
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
@@ -29,55 +30,32 @@ pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "localhost/trajops:container-test"
 UID = "10001"
+SERVE_IMAGE_GOAL_MB = 1000
+"""The serve image's size goal (issue 34: it was 2,380 MB with Streamlit and torch's tests)."""
 
 
 def _podman(
     *args: str, env: dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["podman", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return podman(*args, env=env, timeout=timeout)
 
 
 def _timed(label: str, started: float) -> None:
-    print(f"[container test] {label}: {time.monotonic() - started:.1f} s")
+    timed("container test", label, started)
 
 
 @pytest.fixture(scope="module")
 def podman_env() -> dict[str, str]:
     """The environment podman runs with here (deploy/containers.conf), or a skip with why."""
-    env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "deploy" / "containers.conf")}
-    reason = None
-    if shutil.which("podman") is None:
-        reason = "podman is not installed (scripts/install-system-deps.sh installs it)"
-    else:
-        info = _podman("info", "--format", "{{.Host.OCIRuntime.Name}}", env=env, timeout=60)
-        if info.returncode != 0:
-            reason = f"podman cannot run here: {info.stderr.strip()[-500:]}"
-    if reason:
-        print(f"[container test] skipped: {reason}")
-        pytest.skip(reason)
-    return env
+    return podman_environment("container test")
 
 
 @pytest.fixture(scope="module")
 def image(podman_env: dict[str, str]) -> str:
     """The API image, built by scripts/build-image.sh (cached base and wheelhouse)."""
-    started = time.monotonic()
-    build = subprocess.run(
-        ["bash", "scripts/build-image.sh", "--tag", TAG],
-        cwd=ROOT,
-        env=podman_env,
-        capture_output=True,
-        text=True,
-        timeout=780,
-        check=False,
-    )
-    for line in build.stdout.splitlines():
-        if line.startswith("[build-image"):
-            print(line)
-    _timed("image build", started)
-    assert build.returncode == 0, (build.stdout + build.stderr)[-4000:]
+    output = build_image("--tag", TAG, env=podman_env, tag="container test", timeout=780)
+    size_mb = int(re.search(r"image \S+: (\d+) MB", output).group(1))  # type: ignore[union-attr]
+    assert size_mb <= SERVE_IMAGE_GOAL_MB, f"the serve image is {size_mb} MB"
     return TAG
 
 

@@ -22,6 +22,7 @@ from typing import IO, Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError as PydanticValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from trajops._finite import finite
 from trajops.errors import ConfigError, TrajopsError
@@ -133,11 +134,12 @@ def fail(exc: TrajopsError, *, json_output: bool | None = None) -> NoReturn:
     if json_output:
         typer.echo(json.dumps(finite(exc.to_dict()), default=str))
     else:
-        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        # escaped: a message quoting the user's input or `pip install 'x[extra]'` keeps its brackets
+        err_console.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
         for d in exc.details[:10]:
             loc = ".".join(str(p) for p in d.get("loc", []))
             if loc and loc not in exc.message:
-                err_console.print(f"  {loc}: {d.get('msg', '')}", highlight=False)
+                err_console.print(escape(f"  {loc}: {d.get('msg', '')}"), highlight=False)
     sys.exit(EXIT_UNAVAILABLE if exc.status_code == 503 else EXIT_USER_ERROR)
 
 

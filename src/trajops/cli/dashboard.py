@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -102,6 +103,13 @@ def dashboard(
             f"the API URL must start with http:// or https://, got "
             f"{settings.dashboard_api_url!r} (--api-url / TRAJOPS_DASHBOARD_API_URL)",
             details=[{"loc": ["api_url"], "msg": "not an http(s) URL"}],
+        )
+    if importlib.util.find_spec("streamlit") is None:
+        raise ValidationError(
+            "the dashboard needs Streamlit, which this installation lacks: "
+            "pip install 'trajops[dashboard]' (the serve image leaves it out; compose runs the "
+            "dashboard from the trajops-dashboard image)",
+            details=[{"loc": ["dashboard"], "msg": "streamlit not installed"}],
         )
     command = streamlit_command(host=settings.dashboard_host, port=settings.dashboard_port)
     typer.echo(

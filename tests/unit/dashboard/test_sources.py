@@ -82,3 +82,22 @@ def test_cli_refuses_bad_options(args: list[str], message: str, tmp_path: Path) 
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_cli_without_streamlit_names_the_extra(tmp_path: Path) -> None:
+    """The serve image has no Streamlit: `trajops dashboard` says which extra installs it."""
+    code = (
+        "import sys, importlib.util as u; found = u.find_spec; "
+        "u.find_spec = lambda name, *a: None if name == 'streamlit' else found(name, *a); "
+        "sys.argv = ['trajops', 'dashboard']; from trajops.cli.main import main; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PATH": "/usr/bin:/bin", "TRAJOPS_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'trajops[dashboard]'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -20,10 +20,13 @@ ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 
 
-def test_containerfile_passes_hadolint() -> None:
+def test_containerfiles_pass_hadolint() -> None:
+    """The trajops image and the third-party service images (deploy/images/*)."""
     hadolint = Path(sys.executable).parent / "hadolint"
+    files = [DEPLOY / "Containerfile", *sorted((DEPLOY / "images").glob("*/Containerfile"))]
+    assert len(files) == 5
     done = subprocess.run(
-        [str(hadolint), "--no-color", str(DEPLOY / "Containerfile")], capture_output=True, text=True
+        [str(hadolint), "--no-color", *map(str, files)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -49,7 +52,7 @@ def test_nginx_entrypoint_renders_a_valid_config(tmp_path: Path) -> None:
         "PATH": f"{Path(nginx).parent}:{os.environ['PATH']}",
         "NGINX_TEMPLATE": str(DEPLOY / "nginx.conf"),
         "NGINX_RUN_DIR": str(tmp_path),
-        "NGINX_UPSTREAM": "127.0.0.1:18001",
+        "NGINX_UPSTREAM": "127.0.0.1:18001 127.0.0.1:18002",  # a rollout's explicit list
     }
     done = subprocess.run(
         ["sh", str(DEPLOY / "nginx" / "entrypoint.sh"), "--check"],
@@ -61,6 +64,7 @@ def test_nginx_entrypoint_renders_a_valid_config(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     rendered = (tmp_path / "nginx.conf").read_text()
     assert rendered.count("server 127.0.0.1:18001 max_fails=1") == 1
+    assert rendered.count("server 127.0.0.1:18002 max_fails=1") == 1
     assert "127.0.0.1:8001" not in rendered and "/var/lib/nginx" not in rendered
     assert "client_max_body_size 2000000;" in rendered  # the shipped limits are kept
 

@@ -238,3 +238,19 @@ def test_a_denser_crowd_still_drifts_on_neighbour_distance(
     assert result.dataset_drift is True and result.skipped_features == []
     failed = {t.name for t in result.snapshot.tests_results if t.status.value == "FAIL"}
     assert "Value Drift for column min_neighbour_dist" in failed
+
+
+def test_identical_walkers_get_a_report_not_an_error(detector: DriftDetector) -> None:
+    """Features equal up to float noise: numpy cannot bin their range, the report must cope.
+
+    The compose stack test sent straight walkers at one speed; the drift run answered 500
+    ("Too many bins for data range") before the features were rounded for Evidently.
+    """
+    walkers = np.array([[[0.4 * t + a, 0.3 * a] for t in range(8)] for a in range(120)])
+    current = features_from_obs(walkers)
+    with pytest.raises(ValueError, match="Too many bins"):
+        np.histogram(current["mean_speed"], bins=10)  # the trap, as numpy sets it
+    with pytest.warns(TrajopsWarning, match="under half the calibrated"):  # 120 < 300 / 2
+        result = detector.run(current, report=True)
+    assert result.snapshot is not None
+    assert set(result.scores) <= set(FEATURES)

@@ -1,0 +1,391 @@
+"""The whole compose stack, for real (``make test-stack``): deploy/compose.yaml up with
+podman-compose from images built here, the lifecycle through the stack's own front doors, a
+zero-downtime rollout of the API replicas under load, and ``down -v`` leaving nothing.
+
+Every image is built on this machine (scripts/build-image.sh): the serve and dashboard images
+of trajops and the third-party services from Debian's packages (``--service``), which
+compose takes through POSTGRES_IMAGE, REDIS_IMAGE and NGINX_IMAGE; nothing is pulled.
+
+The stack comes up in stages (stores, then MLflow, then a first model trained by the ``train``
+profile, then the API replicas, nginx, Dask and the dashboard) because podman before 4.6 has
+no ``podman wait --condition=healthy`` and podman-compose then ignores ``service_healthy``.
+Everything after the training goes through nginx (and the dashboard's own port): predictions,
+ground truth, a promotion and its rollback, a drift run, a batch job on the stack's Dask
+cluster, an A/B experiment started and rolled back. Each phase prints its time.
+
+Not here (docs/deployment.md says why): the ``airflow`` profile, the ``monitoring`` profile and
+``podman kube play``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests._support.load import SteadyLoad
+from tests._support.podman import ROOT, build_image, podman, podman_env, timed
+from tests._support.services import free_port
+from tests._support.waiting import eventually, post_until_logged
+
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(2700)]
+
+TAG = "stack test"
+APP_IMAGE = "localhost/trajops:stack-test"
+NEXT_IMAGE = "localhost/trajops:stack-test-next"
+DASHBOARD_IMAGE = "localhost/trajops-dashboard:stack-test"
+SERVICES = ("postgres", "redis", "nginx")
+COMPOSE = ROOT / "deploy" / "compose.yaml"
+PODMAN_COMPOSE = str(Path(sys.executable).parent / "podman-compose")
+WALKER = [[0.5 * i, 0.0] for i in range(8)]
+
+
+@dataclass
+class Stack:
+    """A running compose project: its name, environment file, ports and an admin key."""
+
+    project: str
+    env: dict[str, str]
+    env_file: Path
+    ports: dict[str, int]
+    key: str = ""
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """nginx, the API's front door."""
+        return f"http://127.0.0.1:{self.ports['HTTP_PORT']}"
+
+    def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """``podman-compose ARGS`` on this project; fails the test on a non-zero exit."""
+        done = subprocess.run(
+            [PODMAN_COMPOSE, "-p", self.project, "--env-file", str(self.env_file),
+             "-f", str(COMPOSE), *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, f"podman-compose {' '.join(args)}:\n{done.stderr[-4000:]}"
+        return done
+
+    def containers(self, service: str) -> list[str]:
+        """Names of the running containers of ``service``."""
+        listed = podman(
+            "ps", "--filter", f"label=io.podman.compose.project={self.project}",
+            "--filter", f"label=com.docker.compose.service={service}", "--format", "{{.Names}}",
+            env=self.env,
+        )  # fmt: skip
+        return sorted(listed.stdout.split())
+
+    def phase(self, label: str, started: float) -> None:
+        self.phases[label] = timed(TAG, label, started)
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"X-API-Key": self.key}, timeout=60)
+
+
+def _env_file(folder: Path) -> tuple[Path, dict[str, int]]:
+    """deploy/.env for this run: fresh secrets, the local images, free ports."""
+    ports = {
+        name: free_port()
+        for name in ("HTTP_PORT", "MLFLOW_PORT", "DASK_DASHBOARD_PORT", "DASHBOARD_PORT")
+    }
+    values = {
+        "POSTGRES_PASSWORD": secrets.token_hex(16),
+        "REDIS_PASSWORD": secrets.token_hex(16),
+        "TRAJOPS_API_KEY_PEPPER": secrets.token_hex(32),
+        "TRAJOPS_PSEUDONYM_KEY": secrets.token_hex(32),
+        "GRAFANA_ADMIN_PASSWORD": secrets.token_hex(8),
+        "APP_IMAGE": APP_IMAGE,
+        "DASHBOARD_IMAGE": DASHBOARD_IMAGE,
+        **{f"{s.upper()}_IMAGE": f"localhost/trajops-{s}:latest" for s in SERVICES},
+        "BIND_ADDRESS": "127.0.0.1",
+        **{name: str(port) for name, port in ports.items()},
+    }
+    path = folder / "stack.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path, ports
+
+
+def _wait_http(url: str, *, timeout_s: float, what: str) -> None:
+    def answer() -> int:
+        try:
+            return httpx.get(url, timeout=5).status_code
+        except httpx.TransportError:
+            return 0
+
+    status = eventually(answer, lambda code: code == 200, timeout_s=timeout_s, every_s=0.5)
+    assert status == 200, f"{what}: {url} answered {status or 'nothing'} after {timeout_s} s"
+
+
+def _wait_exec(stack: Stack, container: str, *command: str, timeout_s: float) -> None:
+    done = eventually(
+        lambda: podman("exec", container, *command, env=stack.env, timeout=30),
+        lambda run: run.returncode == 0,
+        timeout_s=timeout_s,
+        every_s=1.0,
+    )
+    assert done.returncode == 0, f"{container}: {' '.join(command)}: {done.stderr[-2000:]}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Images built, the core stack and the dashboard up, a first champion and an admin key."""
+    env = podman_env(TAG)
+    started = time.monotonic()
+    build_image("--tag", APP_IMAGE, env=env, tag=TAG)
+    build_image("--extras", "dashboard", "--tag", DASHBOARD_IMAGE, env=env, tag=TAG)
+    for service in SERVICES:
+        build_image("--service", service, env=env, tag=TAG)
+    env_file, ports = _env_file(tmp_path_factory.mktemp("stack"))
+    stack = Stack(f"trajops-stack-{uuid.uuid4().hex[:6]}", env, env_file, ports)
+    stack.phase("images", started)
+    try:
+        _bring_up(stack)
+        yield stack
+    finally:
+        stack.compose("--profile", "dashboard", "--profile", "train", "down", "-v", timeout=300)
+
+
+def _bring_up(stack: Stack) -> None:
+    started = time.monotonic()
+    stack.compose("up", "-d", "--no-build", "postgres", "redis")
+    (postgres,) = stack.containers("postgres")
+    _wait_exec(stack, postgres, "pg_isready", "-h", "127.0.0.1", "-U", "trajops", timeout_s=120)
+    stack.compose("up", "-d", "--no-build", "--no-deps", "mlflow")
+    _wait_http(
+        f"http://127.0.0.1:{stack.ports['MLFLOW_PORT']}/health", timeout_s=180, what="mlflow"
+    )
+    stack.phase("stores and MLflow up", started)
+
+    started = time.monotonic()
+    stack.compose(
+        "--profile", "train", "run", "--rm", "--no-deps", "train", "demo", "--no-serve",
+        "--epochs", "1", "--scenes", "3", "--agents", "8", "--steps", "60", timeout=900,
+    )  # fmt: skip
+    created = stack.compose(
+        "--profile", "train", "run", "--rm", "--no-deps", "train",
+        "keys", "create", "--name", "stack-test", "--scopes", "admin",
+    )  # fmt: skip
+    stack.key = created.stdout.strip().splitlines()[-1]
+    stack.phase("train profile: simulate, train, register, promote; an admin key", started)
+
+    started = time.monotonic()
+    stack.compose("up", "-d", "--no-build", "--no-deps", "api", "dask-scheduler", "dask-worker")
+    stack.compose("up", "-d", "--no-build", "--no-deps", "nginx")
+    stack.compose("--profile", "dashboard", "up", "-d", "--no-build", "--no-deps", "dashboard")
+    _wait_http(f"{stack.url}/readyz", timeout_s=300, what="the API through nginx")
+    for replica in stack.containers("api"):
+        _wait_exec(stack, replica, "python3", "-c", _READY, timeout_s=300)
+    stack.phase("API replicas, nginx, Dask, dashboard up", started)
+
+
+_READY = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"
+
+
+def _predict(api: httpx.Client, agent: str, *, shift: float = 0.0) -> dict[str, Any]:
+    walker = [[x + shift, y] for x, y in WALKER]
+    answer = api.post("/v1/predict", json={"agents": [{"agent_id": agent, "positions": walker}]})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _serves(api: httpx.Client, version: str) -> bool:
+    """Whether ten predictions in a row (both replicas, least_conn) come from ``version``."""
+
+    def versions() -> set[str]:
+        return {str(_predict(api, f"v{i}")["model"]["version"]) for i in range(10)}
+
+    return eventually(versions, lambda seen: seen == {str(version)}, timeout_s=30, every_s=1.0) == {
+        str(version)
+    }
+
+
+def test_two_replicas_behind_nginx(stack: Stack) -> None:
+    assert len(stack.containers("api")) == 2
+    assert httpx.post(f"{stack.url}/v1/predict", json={"agents": []}).status_code == 401
+
+
+def test_lifecycle_through_the_front_doors(stack: Stack) -> None:
+    started = time.monotonic()
+    with stack.api() as api:
+        models = api.get("/v1/models").json()
+        aliases = models["aliases"]
+        assert {"champion", "challenger"} <= set(aliases), models
+
+        served = [_predict(api, f"walker-{i}", shift=0.1 * i) for i in range(30)]
+        (first,) = served[0]["predictions"]
+        assert len(first["positions"]) == 12 and first["positions"][-1][0] > WALKER[-1][0]
+        truth = [[WALKER[-1][0] + 0.5 * (t + 1), 0.0] for t in range(12)]
+        for i, body in enumerate(served[:10]):
+            feedback = post_until_logged(
+                api, "/v1/feedback",
+                json={"request_id": body["request_id"], "agent_id": f"walker-{i}",
+                      "positions": [[x + 0.1 * i, y] for x, y in truth]},
+            )  # fmt: skip
+            assert feedback.status_code == 200, feedback.text
+
+        champion, challenger = aliases["champion"], aliases["challenger"]
+        promoted = api.post(
+            f"/v1/models/{challenger}/promote",
+            json={"alias": "champion", "force": True, "reason": "stack test"},
+        )
+        assert promoted.status_code == 200, promoted.text
+        assert promoted.json()["version"] == int(challenger)
+        # both replicas follow the registry (the other one at its next poll)
+        assert _serves(api, challenger), "a replica still answers with the old champion"
+        rolled = api.post("/v1/models/rollback", json={"alias": "champion", "reason": "stack"})
+        assert rolled.status_code == 200, rolled.text
+        assert _serves(api, champion), "a replica still answers with the rolled-back version"
+
+        for scene in range(6):  # 120 served inputs: enough for a drift window of 100
+            agents = [
+                {
+                    "agent_id": f"scene{scene}-{a}",
+                    "positions": [[x + a, y + 0.3 * a] for x, y in WALKER],
+                }
+                for a in range(20)
+            ]
+            assert api.post("/v1/predict", json={"agents": agents}).status_code == 200
+        drift = eventually(
+            lambda: api.post("/v1/monitoring/drift/run", params={"window": 100}),
+            lambda r: r.status_code != 422,  # the prediction log is written asynchronously
+            timeout_s=30,
+            every_s=1.0,
+        )
+        assert drift.status_code == 200, drift.text
+        assert api.get("/v1/monitoring/drift").status_code == 200
+    stack.phase("lifecycle through nginx", started)
+
+
+def test_rollout_to_a_new_image_drops_no_request(stack: Stack) -> None:
+    started = time.monotonic()
+    built = subprocess.run(
+        ["podman", "build", "-t", NEXT_IMAGE, "-f", "-", str(ROOT / "deploy" / "images")],
+        input=f"FROM {APP_IMAGE}\nLABEL io.trajops.release=stack-test-next\n",
+        env=stack.env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    before = {c: _image_of(stack, c) for c in stack.containers("api")}
+    load = SteadyLoad(stack.url, headers={"X-API-Key": stack.key}, rate_per_s=40, concurrency=4)
+    with load:
+        load.wait_requests(40, timeout_s=60)
+        rollout = subprocess.run(
+            ["bash", str(ROOT / "deploy" / "rollout.sh"), NEXT_IMAGE, "--project", stack.project],
+            env=stack.env, capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        print(rollout.stdout)
+        assert rollout.returncode == 0, rollout.stdout + rollout.stderr
+        load.wait_requests(len(load.outcomes()) + 40, timeout_s=60)
+    outcomes = load.outcomes()
+    failed = [o for o in outcomes if o.status != 200]
+    latencies = sorted(o.finished - o.started for o in outcomes)
+    p99_ms = 1000 * latencies[int(0.99 * (len(latencies) - 1))]
+    print(f"[{TAG}] rollout: {len(outcomes)} requests, {len(failed)} failed, p99 {p99_ms:.0f} ms")
+    assert not failed, failed[:5]
+    after = {c: _image_of(stack, c) for c in stack.containers("api")}
+    assert set(after) == set(before), "the replicas keep their names"
+    next_id = podman("image", "inspect", "--format", "{{.Id}}", NEXT_IMAGE, env=stack.env)
+    assert set(after.values()) == {next_id.stdout.strip()}
+    assert _predict(stack.api(), "after-rollout")["predictions"]
+    stack.phase("rollout of 2 replicas under load", started)
+
+
+def _image_of(stack: Stack, container: str) -> str:
+    return podman("inspect", "--format", "{{.Image}}", container, env=stack.env).stdout.strip()
+
+
+def test_batch_job_on_the_stacks_dask(stack: Stack) -> None:
+    """A file on the shared batch volume, predicted on the stack's Dask worker."""
+    started = time.monotonic()
+    rows = "".join(
+        f"{10 * t} {agent} {0.4 * t:.2f} {1.5 * agent:.2f}\n"
+        for agent in range(3)
+        for t in range(20)
+    )
+    replica = stack.containers("api")[0]
+    written = subprocess.run(
+        ["podman", "exec", "-i", replica, "sh", "-c", "cat > /var/lib/trajops/batch/stack.txt"],
+        input=rows, env=stack.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    with stack.api() as api:
+        submitted = api.post("/v1/batch-jobs", json={"input": "stack.txt", "output": "stack-job"})
+        assert submitted.status_code == 202, submitted.text
+        job = submitted.json()["id"]
+        status = eventually(
+            lambda: api.get(f"/v1/batch-jobs/{job}").json(),
+            lambda s: s["state"] in ("succeeded", "failed"),
+            timeout_s=300,
+            every_s=1.0,
+        )
+    assert status["state"] == "succeeded", status
+    assert status["windows"] == 3, status  # one 8 + 12 window per agent
+    stack.phase("batch job on Dask", started)
+
+
+def test_experiment_started_and_rolled_back(stack: Stack) -> None:
+    started = time.monotonic()
+    with stack.api() as api:
+        created = api.post(
+            "/v1/experiments",
+            json={
+                "name": "stack-ab",
+                "arms": [
+                    {"name": "control", "model": "champion", "weight": 50},
+                    {"name": "treatment", "model": "challenger", "weight": 50},
+                ],
+                "min_samples": 1000,
+            },
+        )
+        assert created.status_code == 201, created.text
+        experiment = created.json()["id"]
+        variants = {_predict(api, f"ab-{i}")["variant"].split("@")[0] for i in range(40)}
+        assert variants == {"control", "treatment"}
+        rolled = api.post(f"/v1/experiments/{experiment}/rollback", json={"reason": "stack"})
+        assert rolled.status_code == 200, rolled.text
+        assert api.get(f"/v1/experiments/{experiment}").json()["status"] == "rolled_back"
+        assert (
+            eventually(
+                lambda: _predict(api, "ab-after")["variant"],
+                lambda v: v == "default",
+                timeout_s=30,
+                every_s=1.0,
+            )
+            == "default"
+        )
+    stack.phase("A/B experiment started and rolled back", started)
+
+
+def test_dashboard_answers(stack: Stack) -> None:
+    port = stack.ports["DASHBOARD_PORT"]
+    _wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout_s=120, what="the dashboard")
+    page = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
+    assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+def test_down_leaves_nothing(stack: Stack) -> None:
+    """Last: ``down -v`` removes every container (the rolled ones too), volume and network."""
+    started = time.monotonic()
+    stack.compose("--profile", "dashboard", "--profile", "train", "down", "-v", timeout=300)
+    label = f"label=io.podman.compose.project={stack.project}"
+    left = {
+        "containers": podman(
+            "ps", "-a", "--filter", label, "--format", "{{.Names}}", env=stack.env
+        ),
+        "volumes": podman("volume", "ls", "--format", "{{.Name}}", env=stack.env),
+        "networks": podman("network", "ls", "--format", "{{.Name}}", env=stack.env),
+    }
+    for kind, listed in left.items():
+        assert listed.returncode == 0, listed.stderr
+        mine = [n for n in listed.stdout.split() if n.startswith(stack.project)]
+        assert not mine, f"{kind} left after down -v: {mine}"
+    stack.phase("down -v", started)
+    print(f"[{TAG}] phases: " + ", ".join(f"{k} {v:.0f} s" for k, v in stack.phases.items()))
