@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Build the trajops image with podman from deploy/Containerfile, offline-capable.
 #
-#   scripts/build-image.sh [--variant cpu|gpu] [--extras LIST] [--tag IMAGE] [--base IMAGE]
-#                          [--no-wheelhouse]
+#   scripts/build-image.sh [--variant cpu|gpu] [--tag IMAGE] [--base IMAGE] [--no-wheelhouse]
+#   scripts/build-image.sh --extras LIST [--app-image IMAGE] [--tag IMAGE]
 #   scripts/build-image.sh --service postgres|redis|nginx|prometheus [--tag IMAGE]
 #
-# --extras adds optional dependencies of the trajops package (comma-separated): the serve
-# image has none; `--extras dashboard --tag localhost/trajops-dashboard:latest` and
-# `--extras airflow --tag localhost/trajops-airflow:latest` are compose's dashboard and airflow.
+# --extras layers optional dependencies of the trajops package (comma-separated) on the serve
+# image (--app-image, default localhost/trajops:latest, built first when absent) with
+# deploy/images/extras/Containerfile: `--extras dashboard` makes localhost/trajops-dashboard:latest
+# and `--extras airflow` localhost/trajops-airflow:latest (compose's dashboard and airflow), each
+# only the extra's packages on top of the serve image's layers.
 # --service builds one of the compose stack's third-party services from
 # deploy/images/NAME/Containerfile on the same local Debian base (Debian's packages, no
 # registry pull), tagged localhost/trajops-NAME:latest unless --tag says otherwise; compose uses
@@ -34,6 +36,7 @@ base=""
 use_wheelhouse=1
 service=""
 extras=""
+app_image=localhost/trajops:latest
 while [ $# -gt 0 ]; do
   case "$1" in
     --variant) variant="$2"; shift 2 ;;
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
     --no-wheelhouse) use_wheelhouse=0; shift ;;
     --service) service="$2"; shift 2 ;;
     --extras) extras="$2"; shift 2 ;;
+    --app-image) app_image="$2"; shift 2 ;;
     -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "build-image: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -51,8 +55,8 @@ case "$variant" in
   *) echo "build-image: --variant must be cpu or gpu, not '$variant'" >&2; exit 2 ;;
 esac
 [ "$variant" = gpu ] && use_wheelhouse=0
-if [ -n "$service" ] && [ ! -f "deploy/images/$service/Containerfile" ]; then
-  echo "build-image: --service must be one of: $(ls deploy/images | tr '\n' ' ')(not '$service')" >&2
+if [ -n "$service" ] && { [ "$service" = extras ] || [ ! -f "deploy/images/$service/Containerfile" ]; }; then
+  echo "build-image: --service must be one of: $(ls deploy/images | grep -vx extras | tr '\n' ' ')(not '$service')" >&2
   exit 2
 fi
 
@@ -159,8 +163,40 @@ if [ -n "$service" ]; then
   exit 0
 fi
 
-args=(--format docker -f deploy/Containerfile -t "$tag" --build-arg "VARIANT=$variant"
-  --build-arg "EXTRAS=$extras")
+# The SBOM the build wrote into the image (deploy/Containerfile, stage sbom), next to the cache.
+copy_sbom() {
+  local sbom
+  sbom="$cache/sbom/$(echo "$1" | tr '/:' '__').cdx.json"
+  mkdir -p "$cache/sbom"
+  podman run --rm --network none --entrypoint cat "$1" /opt/trajops/share/sbom/trajops.cdx.json >"$sbom"
+  step "SBOM $sbom ($("$python" -c 'import json, sys
+print(len(json.load(open(sys.argv[1]))["components"]))' "$sbom") components)"
+}
+
+if [ -n "$extras" ]; then
+  [ "$tag" = localhost/trajops:latest ] && tag="localhost/trajops-${extras//,/-}:latest"
+  requirements=$("$python" -c 'import sys, tomllib
+extras = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]
+asked = sys.argv[1].split(",")
+if unknown := [e for e in asked if e not in extras]:
+    sys.exit(f"build-image: no extra {unknown} in pyproject.toml (it has {sorted(extras)})")
+print(" ".join(r for e in asked for r in extras[e]))' "$extras")
+  if ! podman image exists "$app_image"; then
+    step "serve image $app_image absent: building it first"
+    bash "$0" --tag "$app_image" ${base:+--base "$base"}
+  fi
+  build_wheelhouse "$app_image"
+  args=(--format docker -f deploy/images/extras/Containerfile -t "$tag"
+    --build-arg "APP_IMAGE=$app_image" --build-arg "REQUIREMENTS=$requirements"
+    --build-arg "WHEELHOUSE=$cache/wheelhouse-${extras//,/-}")
+  step "podman build ${args[*]} ."
+  podman build "${args[@]}" .
+  report_size "$tag"
+  copy_sbom "$tag"
+  exit 0
+fi
+
+args=(--format docker -f deploy/Containerfile -t "$tag" --build-arg "VARIANT=$variant")
 if [ -z "$base" ] && [ "$variant" = cpu ]; then
   build_local_base
   base="$local_base"
@@ -179,9 +215,4 @@ step "podman build ${args[*]} ."
 podman build "${args[@]}" .
 step "built $tag"
 report_size "$tag"
-# The SBOM the build wrote into the image (deploy/Containerfile, stage sbom), next to the cache.
-sbom="$cache/sbom/$(echo "$tag" | tr '/:' '__').cdx.json"
-mkdir -p "$cache/sbom"
-podman run --rm --network none --entrypoint cat "$tag" /opt/trajops/share/sbom/trajops.cdx.json >"$sbom"
-step "SBOM $sbom ($("$python" -c 'import json, sys
-print(len(json.load(open(sys.argv[1]))["components"]))' "$sbom") components)"
+copy_sbom "$tag"

@@ -19,6 +19,8 @@ Not here (docs/deployment.md says why): the ``airflow`` profile, the ``monitorin
 
 from __future__ import annotations
 
+import copy
+import json
 import secrets
 import subprocess
 import sys
@@ -31,7 +33,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
+from tests._support import k8s
 from tests._support.load import SteadyLoad
 from tests._support.podman import ROOT, build_image, podman, podman_env, timed
 from tests._support.services import free_port
@@ -43,6 +47,8 @@ TAG = "stack test"
 APP_IMAGE = "localhost/trajops:stack-test"
 NEXT_IMAGE = "localhost/trajops:stack-test-next"
 DASHBOARD_IMAGE = "localhost/trajops-dashboard:stack-test"
+AIRFLOW_IMAGE = "localhost/trajops-airflow:stack-test"
+PROFILES = ("--profile", "dashboard", "--profile", "airflow", "--profile", "train")
 SERVICES = ("postgres", "redis", "nginx")
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 PODMAN_COMPOSE = str(Path(sys.executable).parent / "podman-compose")
@@ -57,6 +63,8 @@ class Stack:
     env: dict[str, str]
     env_file: Path
     ports: dict[str, int]
+    settings: dict[str, str] = field(default_factory=dict)
+    """What the .env file holds (secrets, images, ports)."""
     key: str = ""
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -104,11 +112,17 @@ class _PatientClient(httpx.Client):
         return answer
 
 
-def _env_file(folder: Path) -> tuple[Path, dict[str, int]]:
+def _env_file(folder: Path) -> tuple[Path, dict[str, int], dict[str, str]]:
     """deploy/.env for this run: fresh secrets, the local images, free ports."""
     ports = {
         name: free_port()
-        for name in ("HTTP_PORT", "MLFLOW_PORT", "DASK_DASHBOARD_PORT", "DASHBOARD_PORT")
+        for name in (
+            "HTTP_PORT",
+            "MLFLOW_PORT",
+            "DASK_DASHBOARD_PORT",
+            "DASHBOARD_PORT",
+            "AIRFLOW_PORT",
+        )
     }
     values = {
         "POSTGRES_PASSWORD": secrets.token_hex(16),
@@ -118,13 +132,15 @@ def _env_file(folder: Path) -> tuple[Path, dict[str, int]]:
         "GRAFANA_ADMIN_PASSWORD": secrets.token_hex(8),
         "APP_IMAGE": APP_IMAGE,
         "DASHBOARD_IMAGE": DASHBOARD_IMAGE,
+        "AIRFLOW_IMAGE": AIRFLOW_IMAGE,
         **{f"{s.upper()}_IMAGE": f"localhost/trajops-{s}:latest" for s in SERVICES},
         "BIND_ADDRESS": "127.0.0.1",
         **{name: str(port) for name, port in ports.items()},
+        "MLFLOW_ALLOWED_HOSTS": f"mlflow:5000,127.0.0.1:{ports['MLFLOW_PORT']}",
     }
     path = folder / "stack.env"
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    return path, ports
+    return path, ports, values
 
 
 def _wait_http(url: str, *, timeout_s: float, what: str) -> None:
@@ -154,17 +170,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = podman_env(TAG)
     started = time.monotonic()
     build_image("--tag", APP_IMAGE, env=env, tag=TAG)
-    build_image("--extras", "dashboard", "--tag", DASHBOARD_IMAGE, env=env, tag=TAG)
+    for extra, image in (("dashboard", DASHBOARD_IMAGE), ("airflow", AIRFLOW_IMAGE)):
+        build_image("--extras", extra, "--app-image", APP_IMAGE, "--tag", image, env=env, tag=TAG)
     for service in SERVICES:
         build_image("--service", service, env=env, tag=TAG)
-    env_file, ports = _env_file(tmp_path_factory.mktemp("stack"))
-    stack = Stack(f"trajops-stack-{uuid.uuid4().hex[:6]}", env, env_file, ports)
+    env_file, ports, settings = _env_file(tmp_path_factory.mktemp("stack"))
+    stack = Stack(f"trajops-stack-{uuid.uuid4().hex[:6]}", env, env_file, ports, settings=settings)
     stack.phase("images", started)
     try:
         _bring_up(stack)
         yield stack
     finally:
-        stack.compose("--profile", "dashboard", "--profile", "train", "down", "-v", timeout=300)
+        stack.compose(*PROFILES, "down", "-v", timeout=300)
 
 
 def _bring_up(stack: Stack) -> None:
@@ -194,10 +211,11 @@ def _bring_up(stack: Stack) -> None:
     stack.compose("up", "-d", "--no-build", "--no-deps", "api", "dask-scheduler", "dask-worker")
     stack.compose("up", "-d", "--no-build", "--no-deps", "nginx")
     stack.compose("--profile", "dashboard", "up", "-d", "--no-build", "--no-deps", "dashboard")
+    stack.compose("--profile", "airflow", "up", "-d", "--no-build", "--no-deps", "airflow")
     _wait_http(f"{stack.url}/readyz", timeout_s=300, what="the API through nginx")
     for replica in stack.containers("api"):
         _wait_exec(stack, replica, "python3", "-c", _READY, timeout_s=300)
-    stack.phase("API replicas, nginx, Dask, dashboard up", started)
+    stack.phase("API replicas, nginx, Dask, dashboard, Airflow started", started)
 
 
 _READY = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"
@@ -296,7 +314,7 @@ def test_rollout_to_a_new_image_drops_no_request(stack: Stack) -> None:
         )  # fmt: skip
         print(rollout.stdout)
         assert rollout.returncode == 0, rollout.stdout + rollout.stderr
-        load.wait_requests(len(load.outcomes()) + 40, timeout_s=60)
+        load.wait_requests(40, timeout_s=60)  # and the load goes on after the roll
     outcomes = load.outcomes()
     failed = [o for o in outcomes if o.status != 200]
     latencies = sorted(o.finished - o.started for o in outcomes)
@@ -397,10 +415,143 @@ def test_dashboard_answers(stack: Stack) -> None:
     assert page.status_code == 200 and "<html" in page.text.lower()
 
 
+def _airflow(stack: Stack, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """``airflow ARGS`` inside the stack's Airflow container."""
+    (airflow,) = stack.containers("airflow")
+    return podman("exec", airflow, "airflow", *args, env=stack.env, timeout=timeout)
+
+
+def test_retraining_dag_runs_inside_the_stack(stack: Stack) -> None:
+    """The retraining DAG, triggered in the stack's Airflow, harvests the predictions and ground
+    truth served above from PostgreSQL, trains, registers in the stack's MLflow and runs the
+    promotion gate (which may refuse the candidate: the run still succeeds)."""
+    started = time.monotonic()
+    port = stack.ports["AIRFLOW_PORT"]
+    _wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout_s=420, what="Airflow")
+    dag = "trajops_retraining"
+    parsed = eventually(
+        lambda: _airflow(stack, "dags", "unpause", dag), lambda r: r.returncode == 0,
+        timeout_s=300, every_s=5.0,
+    )  # fmt: skip
+    assert parsed.returncode == 0, parsed.stderr[-2000:]
+    conf = '{"models": ["linear"], "epochs": 1, "challenger_traffic": 10.0}'
+    run_id = f"stack-test-{uuid.uuid4().hex[:8]}"
+    triggered = _airflow(stack, "dags", "trigger", dag, "--conf", conf, "--run-id", run_id)
+    assert triggered.returncode == 0, triggered.stderr[-2000:]
+
+    def state() -> str:  # of this run (unpausing may also start the weekly one)
+        listed = _airflow(stack, "dags", "list-runs", dag, "-o", "json")
+        # the JSON is the last line; Airflow may log warnings before it
+        lines = [ln for ln in listed.stdout.splitlines() if ln.startswith("[")]
+        runs = json.loads(lines[-1]) if listed.returncode == 0 and lines else []
+        return next((str(r["state"]) for r in runs if r.get("run_id") == run_id), "none")
+
+    final = eventually(state, lambda s: s in ("success", "failed"), timeout_s=900, every_s=5.0)
+    if final != "success":
+        (airflow,) = stack.containers("airflow")
+        logs = podman("logs", "--tail", "80", airflow, env=stack.env)
+        pytest.fail(f"{dag} ended {final}:\n{logs.stdout[-6000:]}{logs.stderr[-6000:]}")
+    mlflow = f"http://127.0.0.1:{stack.ports['MLFLOW_PORT']}"
+    found = httpx.get(
+        f"{mlflow}/api/2.0/mlflow/model-versions/search",
+        params={"filter": "name='trajectory-forecaster'"},
+        timeout=30,
+    )
+    assert found.status_code == 200, found.text
+    # the demo registered three versions; the DAG's register task added one more
+    assert len(found.json()["model_versions"]) >= 4, found.json()
+    stack.phase("retraining DAG inside the stack", started)
+
+
+def _kube_manifests(stack: Stack) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The API of deploy/k8s (dev overlay) as podman 4.3's ``kube play`` takes it: PVCs and a
+    Deployment, plus the ConfigMap (``--configmap``), pointed at this stack's services.
+
+    The pod template is the StatefulSet's, unchanged (command, probes, security context with a
+    read-only root, volumes), except for what podman 4.3 lacks: no StatefulSet (a Deployment of
+    one pod; its volume claim template becomes a PVC) and no Secret kind (the four secret
+    variables are given as values)."""
+    resources = k8s.build(ROOT / "deploy" / "k8s" / "overlays" / "dev")
+    statefulset = k8s.find(resources, "StatefulSet", "trajops-api")
+    config = copy.deepcopy(k8s.find(resources, "ConfigMap", "trajops-config"))
+    config["data"] |= {
+        "TRAJOPS_TRACKING_URI": "http://mlflow:5000",
+        "TRAJOPS_DASK_SCHEDULER": "tcp://dask-scheduler:8786",
+    }
+    secrets_ = {
+        "TRAJOPS_DATABASE_URL": "postgresql+psycopg://trajops:"
+        f"{stack.settings['POSTGRES_PASSWORD']}@postgres:5432/trajops",
+        "TRAJOPS_REDIS_URL": f"redis://:{stack.settings['REDIS_PASSWORD']}@redis:6379/0",
+        "TRAJOPS_API_KEY_PEPPER": stack.settings["TRAJOPS_API_KEY_PEPPER"],
+        "TRAJOPS_PSEUDONYM_KEY": stack.settings["TRAJOPS_PSEUDONYM_KEY"],
+    }
+    template = copy.deepcopy(statefulset["spec"]["template"])
+    (container,) = template["spec"]["containers"]
+    container["image"] = APP_IMAGE
+    for variable in container["env"]:
+        if "valueFrom" in variable:
+            variable["value"] = secrets_[variable.pop("valueFrom")["secretKeyRef"]["key"]]
+    claims = {"home": f"{stack.project}-kube-home", "batch": f"{stack.project}-kube-batch"}
+    volumes = [v for v in template["spec"]["volumes"] if v["name"] != "batch"]
+    template["spec"]["volumes"] = volumes + [
+        {"name": name, "persistentVolumeClaim": {"claimName": claim}}
+        for name, claim in claims.items()
+    ]
+    pvcs = [
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim},
+         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+        for claim in claims.values()
+    ]  # fmt: skip
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"{stack.project}-kube-api", "labels": template["metadata"]["labels"]},
+        "spec": {"replicas": 1, "selector": statefulset["spec"]["selector"], "template": template},
+    }
+    return [*pvcs, deployment], config
+
+
+def test_api_deployment_runs_with_podman_kube_play(stack: Stack, tmp_path: Path) -> None:
+    """The Kubernetes API pod (deploy/k8s) on this stack's network: it becomes ready, with its
+    read-only root, as the image's user, and answers a prediction."""
+    started = time.monotonic()
+    manifests, config = _kube_manifests(stack)
+    kube_file, config_file = tmp_path / "api.yaml", tmp_path / "configmap.yaml"
+    kube_file.write_text(yaml.safe_dump_all(manifests, sort_keys=False))
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    played = podman(
+        "kube", "play", "--network", f"{stack.project}_default", "--configmap", str(config_file),
+        str(kube_file), env=stack.env, timeout=300,
+    )  # fmt: skip
+    try:
+        assert played.returncode == 0, played.stdout + played.stderr
+        listed = podman("ps", "--filter", f"pod={stack.project}-kube-api-pod-0",
+                        "--format", "{{.Names}}", env=stack.env)  # fmt: skip
+        (api,) = [n for n in listed.stdout.split() if n.endswith("-api")]
+        _wait_exec(stack, api, "python3", "-c", _READY, timeout_s=300)
+        inspected = podman("inspect", "--format", "{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}",
+                           api, env=stack.env).stdout.split()  # fmt: skip
+        assert inspected[0] == "true", inspected
+        body = json.dumps({"agents": [{"agent_id": "kube", "positions": WALKER}]})
+        predict = (
+            "import sys, urllib.request; r = urllib.request.Request("
+            "'http://127.0.0.1:8000/v1/predict', data=sys.argv[1].encode(), headers="
+            f"{{'X-API-Key': '{stack.key}', 'Content-Type': 'application/json'}}); "
+            "print(urllib.request.urlopen(r, timeout=30).status)"
+        )
+        answered = podman("exec", api, "python3", "-c", predict, body, env=stack.env)
+        assert answered.stdout.strip() == "200", answered.stdout + answered.stderr
+    finally:
+        podman("kube", "down", str(kube_file), env=stack.env, timeout=120)
+        for manifest in manifests[:2]:
+            podman("volume", "rm", "--force", manifest["metadata"]["name"], env=stack.env)
+    stack.phase("the k8s API pod with podman kube play", started)
+
+
 def test_down_leaves_nothing(stack: Stack) -> None:
     """Last: ``down -v`` removes every container (the rolled ones too), volume and network."""
     started = time.monotonic()
-    stack.compose("--profile", "dashboard", "--profile", "train", "down", "-v", timeout=300)
+    stack.compose(*PROFILES, "down", "-v", timeout=300)
     label = f"label=io.podman.compose.project={stack.project}"
     left = {
         "containers": podman(
