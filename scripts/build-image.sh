@@ -26,7 +26,9 @@
 #
 # Environment: CONTAINERS_CONF (default deploy/containers.conf), DEBIAN_MIRROR (default: the
 # first Debian URI apt uses here), PYTHON (default python3.11; must match the base's Python),
-# TRAJOPS_BUILD_CACHE (default build/container).
+# TRAJOPS_BUILD_CACHE (default build/container), TORCH_INDEX_URL (where the GPU variant's
+# torch comes from; the default is PyTorch's cu126 index, https://pypi.org/simple takes PyPI's
+# torch, a CUDA build whose CUDA libraries are PyPI wheels too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +48,7 @@ while [ $# -gt 0 ]; do
     --service) service="$2"; shift 2 ;;
     --extras) extras="$2"; shift 2 ;;
     --app-image) app_image="$2"; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "build-image: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -209,6 +211,7 @@ else
   mkdir -p "$cache/empty-wheelhouse"
   args+=(--build-arg "WHEELHOUSE=$cache/empty-wheelhouse")
 fi
+[ -n "${TORCH_INDEX_URL:-}" ] && args+=(--build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
 [ -f "$ca_bundle" ] && args+=(--secret "id=ca_bundle,src=$ca_bundle")
 
 step "podman build ${args[*]} ."

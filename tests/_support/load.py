@@ -47,6 +47,8 @@ class Outcome:
     variant: str | None = None
     index: int = 0
     """Which request of the run (the ``i`` its body was built from)."""
+    retried: bool = False
+    """Sent twice: the first try lost its connection before any answer (``retry_closed``)."""
 
 
 class SteadyLoad:
@@ -60,6 +62,9 @@ class SteadyLoad:
         body: body of the i-th request.
         timeout_s: per-request timeout.
         path: the route to load.
+        retry_closed: send a request once more when its connection broke before any answer
+            came back (a keep-alive connection the server closed as the request went out),
+            as HTTP clients may (RFC 9112 9.3.1) and Go's does; the retry is recorded.
     """
 
     def __init__(
@@ -72,6 +77,7 @@ class SteadyLoad:
         body: BodyFactory = walker_body,
         timeout_s: float = 15.0,
         path: str = "/v1/predict",
+        retry_closed: bool = False,
     ) -> None:
         self.url = url
         self.headers = headers or {}
@@ -80,6 +86,7 @@ class SteadyLoad:
         self.body = body
         self.timeout_s = timeout_s
         self.path = path
+        self.retry_closed = retry_closed
         self._outcomes: list[Outcome] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -155,10 +162,18 @@ class SteadyLoad:
 
     async def _one(self, http: httpx.AsyncClient, i: int) -> Outcome:
         t0 = time.monotonic()
+        retried = False
         try:
-            r = await http.post(self.path, json=self.body(i))
+            try:
+                r = await http.post(self.path, json=self.body(i))
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                if not self.retry_closed:
+                    raise
+                retried = True
+                r = await http.post(self.path, json=self.body(i))
         except httpx.HTTPError as exc:
-            return Outcome(t0, time.monotonic(), None, error=type(exc).__name__, index=i)
+            error = type(exc).__name__
+            return Outcome(t0, time.monotonic(), None, error=error, index=i, retried=retried)
         if r.status_code != 200:
             return Outcome(t0, time.monotonic(), r.status_code, error=r.text[:300], index=i)
         out = r.json()
@@ -171,6 +186,7 @@ class SteadyLoad:
             cached=out.get("cached"),
             variant=out.get("variant"),
             index=i,
+            retried=retried,
         )
 
 
