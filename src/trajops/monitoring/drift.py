@@ -313,7 +313,7 @@ def _binnable(frame: pd.DataFrame) -> pd.DataFrame:
     columns are untouched, so the report's scores stay the calibrated statistic's.
     """
     fixed = {}
-    for column in frame.columns:
+    for column in frame.select_dtypes("number").columns:
         values = frame[column].to_numpy(dtype=float, na_value=np.nan)
         finite = values[np.isfinite(values)]
         if finite.size == 0:
