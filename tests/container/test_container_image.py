@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -27,19 +25,12 @@ from tests._support.services import free_port
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[2]
 TAG = "localhost/trajops:container-test"
 UID = "10001"
 SERVE_IMAGE_MAX_MB = 2100
 """A bound against regressions of the serve image's size: 2,010 MB measured (2,380 MB before
 Streamlit left it and torch's tests went). Issue 34's goal of 1,000 MB is not met: torch,
 Evidently's stack and MLflow's server take the rest (docs/deployment.md, "Image size")."""
-
-
-def _podman(
-    *args: str, env: dict[str, str], timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return podman(*args, env=env, timeout=timeout)
 
 
 def _timed(label: str, started: float) -> None:
@@ -65,15 +56,15 @@ def image(podman_env: dict[str, str]) -> str:
 def volume(podman_env: dict[str, str]) -> Iterator[str]:
     """A fresh named volume for the image's TRAJOPS_HOME, removed afterwards."""
     name = f"trajops-test-{uuid.uuid4().hex[:10]}"
-    created = _podman("volume", "create", name, env=podman_env)
+    created = podman("volume", "create", name, env=podman_env)
     assert created.returncode == 0, created.stderr
     yield name
-    _podman("volume", "rm", "--force", name, env=podman_env)
+    podman("volume", "rm", "--force", name, env=podman_env)
 
 
 def _run_cli(image: str, volume: str, *args: str, env: dict[str, str], timeout: float) -> str:
     """``trajops ARGS`` in a throwaway container of ``image`` on ``volume``; returns stdout."""
-    done = _podman(
+    done = podman(
         "run", "--rm", "-v", f"{volume}:/var/lib/trajops", "--entrypoint", "trajops",
         image, *args, env=env, timeout=timeout,
     )  # fmt: skip
@@ -83,7 +74,7 @@ def _run_cli(image: str, volume: str, *args: str, env: dict[str, str], timeout: 
 
 def test_image_metadata(image: str, podman_env: dict[str, str]) -> None:
     """Non-root user, HEALTHCHECK kept (docker format), `trajops serve` as the entrypoint."""
-    inspected = _podman("image", "inspect", image, env=podman_env)
+    inspected = podman("image", "inspect", image, env=podman_env)
     assert inspected.returncode == 0, inspected.stderr
     inspected_image = json.loads(inspected.stdout)[0]
     config = inspected_image["Config"]
@@ -97,7 +88,7 @@ def test_image_metadata(image: str, podman_env: dict[str, str]) -> None:
 
 def test_image_carries_its_sbom(image: str, podman_env: dict[str, str]) -> None:
     """The CycloneDX SBOM written at build time lists the serve image's packages, no more."""
-    read = _podman(
+    read = podman(
         "run", "--rm", "--network", "none", "--entrypoint", "cat", image,
         "/opt/trajops/share/sbom/trajops.cdx.json", env=podman_env,
     )  # fmt: skip
@@ -124,7 +115,7 @@ def test_image_serves_predictions(image: str, volume: str, podman_env: dict[str,
     port = free_port()
     name = f"trajops-test-{uuid.uuid4().hex[:10]}"
     started = time.monotonic()
-    run = _podman(
+    run = podman(
         "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000",
         "-v", f"{volume}:/var/lib/trajops", image, env=podman_env,
     )  # fmt: skip
@@ -135,7 +126,7 @@ def test_image_serves_predictions(image: str, volume: str, podman_env: dict[str,
         _timed("container start until /readyz 200", started)
         assert ready["checks"]["model"]["ok"] is True
 
-        status = _podman("exec", name, "cat", "/proc/1/status", env=podman_env).stdout
+        status = podman("exec", name, "cat", "/proc/1/status", env=podman_env).stdout
         uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
         assert set(uids) == {UID}, f"PID 1 runs as uid {uids}, not the image's non-root user"
 
@@ -153,10 +144,10 @@ def test_image_serves_predictions(image: str, volume: str, podman_env: dict[str,
         # a straight walker keeps walking forward (x grows), whatever model won the demo
         assert prediction["positions"][-1][0] > walker[-1][0]
 
-        health = _podman("healthcheck", "run", name, env=podman_env, timeout=60)
+        health = podman("healthcheck", "run", name, env=podman_env, timeout=60)
         assert health.returncode == 0, health.stdout + health.stderr
     finally:
-        _podman("rm", "--force", "--time", "5", name, env=podman_env, timeout=60)
+        podman("rm", "--force", "--time", "5", name, env=podman_env, timeout=60)
 
 
 def _wait_ready(url: str, name: str, env: dict[str, str], *, timeout_s: float) -> dict[str, dict]:
@@ -171,9 +162,9 @@ def _wait_ready(url: str, name: str, env: dict[str, str], *, timeout_s: float) -
             last = f"{answer.status_code} {answer.text[:500]}"
         except httpx.TransportError as exc:
             last = repr(exc)
-        state = _podman("inspect", "--format", "{{.State.Running}}", name, env=env).stdout.strip()
+        state = podman("inspect", "--format", "{{.State.Running}}", name, env=env).stdout.strip()
         if state != "true":
             break
         time.sleep(1.0)
-    logs = _podman("logs", "--tail", "60", name, env=env)
+    logs = podman("logs", "--tail", "60", name, env=env)
     pytest.fail(f"{url} not ready ({last}); container logs:\n{logs.stdout}{logs.stderr}")

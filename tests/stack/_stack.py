@@ -27,20 +27,26 @@ SERVICES = ("postgres", "redis", "nginx")
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 PODMAN_COMPOSE = str(Path(sys.executable).parent / "podman-compose")
 WALKER = [[0.5 * i, 0.0] for i in range(8)]
+PORTS = ("HTTP_PORT", "MLFLOW_PORT", "DASK_DASHBOARD_PORT", "DASHBOARD_PORT", "AIRFLOW_PORT")
+"""The ports compose publishes, each a free one on this host for the run."""
 
 
 @dataclass
 class Stack:
-    """A running compose project: its name, environment file, ports and an admin key."""
+    """A running compose project: its name, environment file and an admin key."""
 
     project: str
     env: dict[str, str]
     env_file: Path
-    ports: dict[str, int]
-    settings: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str]
     """What the .env file holds (secrets, images, ports)."""
     key: str = ""
     phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """The published ports, from the .env file."""
+        return {name: int(self.settings[name]) for name in PORTS}
 
     @property
     def url(self) -> str:
@@ -86,18 +92,9 @@ class _PatientClient(httpx.Client):
         return answer
 
 
-def write_env_file(folder: Path) -> tuple[Path, dict[str, int], dict[str, str]]:
+def write_env_file(folder: Path) -> tuple[Path, dict[str, str]]:
     """deploy/.env for this run: fresh secrets, the local images, free ports."""
-    ports = {
-        name: free_port()
-        for name in (
-            "HTTP_PORT",
-            "MLFLOW_PORT",
-            "DASK_DASHBOARD_PORT",
-            "DASHBOARD_PORT",
-            "AIRFLOW_PORT",
-        )
-    }
+    ports = {name: free_port() for name in PORTS}
     values = {
         "POSTGRES_PASSWORD": secrets.token_hex(16),
         "REDIS_PASSWORD": secrets.token_hex(16),
@@ -114,7 +111,7 @@ def write_env_file(folder: Path) -> tuple[Path, dict[str, int], dict[str, str]]:
     }
     path = folder / "stack.env"
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    return path, ports, values
+    return path, values
 
 
 def wait_http(url: str, *, timeout_s: float, what: str) -> None:

@@ -33,8 +33,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         build_image("--extras", extra, "--app-image", APP_IMAGE, "--tag", image, env=env, tag=TAG)
     for service in SERVICES:
         build_image("--service", service, env=env, tag=TAG)
-    path, ports, settings = write_env_file(tmp_path_factory.mktemp("stack"))
-    stack = Stack(f"trajops-stack-{uuid.uuid4().hex[:6]}", env, path, ports, settings=settings)
+    path, settings = write_env_file(tmp_path_factory.mktemp("stack"))
+    stack = Stack(f"trajops-stack-{uuid.uuid4().hex[:6]}", env, path, settings)
     stack.phase("images", started)
     try:
         bring_up(stack)
