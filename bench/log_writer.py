@@ -270,7 +270,7 @@ def pipeline_once(lines: list[bytes], variant: str, tmp: Path, tag: str) -> floa
     try:
         started = time.process_time()
         for start in range(0, len(lines), 440):
-            writer.put_rows([writer.decode(line) for line in lines[start : start + 440]])
+            writer.put_rows([writer.decode_rows(line) for line in lines[start : start + 440]])
             if writer.pending >= PIPELINE_BATCH_ROWS or start + 440 >= len(lines):
                 while batch := writer._drain([]):
                     writer._insert(batch)
@@ -342,10 +342,10 @@ def writer_child(threshold: int) -> None:
 
     put_rows = LogWriter.put_rows
 
-    def put_rows_timed(self: LogWriter, rows: Iterable[Row]) -> None:
-        rows = list(rows)
-        timed["on"] = timed["on"] or bool(rows)
-        put_rows(self, rows)
+    def put_rows_timed(self: LogWriter, groups: Iterable[list[Row]]) -> None:
+        groups = list(groups)
+        timed["on"] = timed["on"] or any(groups)
+        put_rows(self, groups)
 
     writer_process.GC_THRESHOLD = threshold
     gc.callbacks.append(timing)

@@ -58,7 +58,12 @@ class PrivateMlflowServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # kill() takes the workers with it
-                env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
+                env={
+                    **os.environ,
+                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+                    # no job runner: its huey consumer processes only cost CPU in a test
+                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                },
             )
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:

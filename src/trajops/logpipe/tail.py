@@ -93,19 +93,20 @@ class WalTailer:
                 self._segment, self._offset = later[0], 0
                 self._marks.append((self._queued, self._segment, 0))
             return 0
-        rows = []
+        groups = []  # a line's rows (one request's) go to the store in one transaction
         for line in data[:end].splitlines():
             if not line.strip():
                 continue
             try:
-                rows.extend(self.writer.decode_rows(line))
+                groups.append(self.writer.decode_rows(line))
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("write-ahead log %s: dropped an undecodable line: %r", self.dir, exc)
         self._offset += end
-        self.writer.put_rows(rows)
-        self._queued += len(rows)
+        self.writer.put_rows(groups)
+        n = sum(map(len, groups))
+        self._queued += n
         self._marks.append((self._queued, self._segment, self._offset))
-        return len(rows)
+        return n
 
     def _read(self) -> bytes:
         try:

@@ -16,9 +16,10 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -111,6 +112,18 @@ def wait_until(done: Callable[[], bool], timeout: float, *, poll_s: float = 0.01
     return True
 
 
+def whole_groups(groups: Iterable[list[Row]], size: int) -> Iterator[list[Row]]:
+    """Rows in chunks of about ``size``, each line's group whole in one chunk."""
+    chunk: list[Row] = []
+    for group in groups:
+        if chunk and len(chunk) + len(group) > size:
+            yield chunk
+            chunk = []
+        chunk.extend(group)
+    if chunk:
+        yield chunk
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -118,52 +131,67 @@ def _json_default(value: Any) -> Any:
 
 
 class RowQueue:
-    """A bounded FIFO of rows that moves them a block at a time.
+    """A bounded FIFO of row groups that moves them a block at a time, never splitting one.
 
+    A group is the rows of one submit (the agents of one request): they reach the store in one
+    transaction, so a reader never sees some of a request's rows and not the others.
     ``queue.Queue`` takes its lock and notifies its conditions once per row; here the pipe
     reader queues hundreds of rows at once and the writer thread takes a whole batch, each
     block for one lock round. Any number of threads may put and take (every wait
-    re-checks its condition).
+    re-checks its condition). A group larger than ``maxsize`` goes in alone, into an empty
+    queue.
     """
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
         self.maxsize = maxsize
-        self._rows: deque[Row] = deque()
+        self._groups: deque[list[Row]] = deque()
+        self._rows = 0
         self._cond = threading.Condition()
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._rows
 
-    def offer(self, rows: list[Row]) -> list[Row]:
-        """Queue as many of ``rows`` as fit, in order; returns the rest. Never waits."""
-        with self._cond:
-            fit = max(0, self.maxsize - len(self._rows))
-            if fit:
-                self._rows.extend(rows[:fit])
-                self._cond.notify_all()
-        return rows[fit:]
+    def _fits(self, n: int) -> bool:
+        return self._rows == 0 or self._rows + n <= self.maxsize
 
-    def put(self, rows: Sequence[Row]) -> None:
-        """Queue all of ``rows`` in order, waiting for room as the consumer takes rows."""
-        start = 0
-        with self._cond:
-            while start < len(rows):
-                self._cond.wait_for(lambda: len(self._rows) < self.maxsize)
-                end = min(len(rows), start + self.maxsize - len(self._rows))
-                self._rows.extend(rows[start:end])
-                start = end
-                self._cond.notify_all()
+    def _append(self, group: list[Row]) -> None:
+        self._groups.append(group)
+        self._rows += len(group)
 
-    def take(self, most: int, timeout: float = 0.0) -> list[Row]:
-        """Up to ``most`` rows, oldest first; waits up to ``timeout`` seconds for a first one."""
+    def offer(self, group: list[Row]) -> bool:
+        """Queue ``group`` whole if it fits (True), else nothing (False). Never waits."""
+        if not group:
+            return True
         with self._cond:
-            if not self._rows and timeout > 0:
-                self._cond.wait_for(lambda: bool(self._rows), timeout)
-            popleft = self._rows.popleft
-            batch = [popleft() for _ in range(min(most, len(self._rows)))]
+            if not self._fits(len(group)):
+                return False
+            self._append(group)
+            self._cond.notify_all()
+        return True
+
+    def put(self, groups: Iterable[list[Row]]) -> None:
+        """Queue ``groups`` in order, each whole, waiting for room as the consumer takes rows."""
+        with self._cond:
+            for group in groups:
+                if group:
+                    self._cond.wait_for(partial(self._fits, len(group)))
+                    self._append(group)
+                    self._cond.notify_all()
+
+    def take(self, most: int, timeout: float = 0.0, *, first_whole: bool = True) -> list[Row]:
+        """Whole groups of up to ``most`` rows in all, oldest first (with ``first_whole``, the
+        first group even when it alone is larger); waits up to ``timeout`` seconds for one."""
+        with self._cond:
+            if not self._groups and timeout > 0:
+                self._cond.wait_for(lambda: bool(self._groups), timeout)
+            batch: list[Row] = []
+            groups = self._groups
+            while groups and (len(batch) + len(groups[0]) <= most or (first_whole and not batch)):
+                batch.extend(groups.popleft())
             if batch:
+                self._rows -= len(batch)
                 self._cond.notify_all()  # room for a producer waiting in put
         return batch
 
@@ -217,10 +245,9 @@ class LogWriter:
             raise ValueError(f"unknown table {table!r}")
         queued = [(table, row) for row in rows]
         self.submitted += len(queued)
-        overflow = self._queue.offer(queued)
-        if overflow:
-            self._spool(overflow)
-            self.handled += len(overflow)
+        if not self._queue.offer(queued):
+            self._spool(queued)
+            self.handled += len(queued)
 
     def submit_columns(self, table: str, common: dict[str, Any], columns: Columns) -> None:
         """Rows that share ``common`` values, given column by column (see :func:`encode_rows`)."""
@@ -228,18 +255,20 @@ class LogWriter:
         lists = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in columns.items()}
         self.submit(table, expand_rows(common, lists))
 
-    def put_rows(self, rows: Iterable[Row]) -> None:
-        """Queue ``(table, row)`` pairs in order, waiting for room when the queue is full (none
-        is queued when one names an unknown table).
+    def put_rows(self, groups: Iterable[list[Row]]) -> None:
+        """Queue groups of ``(table, row)`` pairs in order, each written in one transaction,
+        waiting for room when the queue is full (none is queued when one names an unknown
+        table).
 
         For a producer that must not spool but slow down instead: the writer process, whose
         waiting lets its pipe fill and the API apply back-pressure.
         """
-        block = list(rows)
-        for name, _ in block:
-            if name not in self._tables:
-                raise ValueError(f"unknown table {name!r}")
-        self.submitted += len(block)
+        block = [group for group in groups if group]
+        for group in block:
+            for name, _ in group:
+                if name not in self._tables:
+                    raise ValueError(f"unknown table {name!r}")
+        self.submitted += sum(map(len, block))
         self._queue.put(block)
 
     # --- lifecycle --------------------------------------------------------------------
@@ -271,8 +300,9 @@ class LogWriter:
 
     # --- consumer thread --------------------------------------------------------------
     def _drain(self, batch: list[Row]) -> list[Row]:
-        """``batch`` topped up from the queue, up to ``batch_size`` rows."""
-        batch.extend(self._queue.take(self.config.batch_size - len(batch)))
+        """``batch`` topped up from the queue with whole groups, up to ``batch_size`` rows (one
+        group alone may be larger)."""
+        batch.extend(self._queue.take(self.config.batch_size - len(batch), first_whole=not batch))
         return batch
 
     def _run(self) -> None:
@@ -363,15 +393,11 @@ class LogWriter:
                 path, fd = claim
                 try:
                     with open(fd, "rb", closefd=False) as fh:
-                        rows = [
-                            row
-                            for line in fh.read().splitlines()
-                            if line
-                            for row in self.decode_rows(line)
-                        ]
+                        groups = [self.decode_rows(ln) for ln in fh.read().splitlines() if ln]
+                    rows = [row for group in groups for row in group]
                     try:
-                        for start in range(0, len(rows), 1000):
-                            self._insert(rows[start : start + 1000])
+                        for chunk in whole_groups(groups, 1000):
+                            self._insert(chunk)
                     except SQLAlchemyError:
                         self.healthy = False
                         return replayed

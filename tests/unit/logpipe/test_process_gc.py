@@ -63,7 +63,7 @@ def _hold_two_windows(tmp_path: Path, threshold: int, collections: list[int]) ->
     gc.collect()  # the young generation's count starts at 0
     gc.set_threshold(threshold, *gc.get_threshold()[1:])
     before = len(collections)
-    writer.put_rows([writer.decode(line) for line in lines])  # the queue holds them all
+    writer.put_rows([writer.decode_rows(line) for line in lines])  # the queue holds them all
     assert writer.pending == len(lines)
     return len(collections) - before
 

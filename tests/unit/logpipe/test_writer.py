@@ -61,9 +61,10 @@ def test_put_rows_queues_in_order_and_refuses_unknown_tables(tmp_path: Path) -> 
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     writer = LogWriter(store, tmp_path / "spool", WriterConfig(batch_size=7, queue_size=5))
     writer.start()  # a queue of 5: put_rows waits for the writer instead of spooling
-    writer.put_rows(("predictions", row) for row in prediction_rows(30))
+    rows = [("predictions", row) for row in prediction_rows(30)]
+    writer.put_rows(rows[i : i + 3] for i in range(0, 30, 3))
     with pytest.raises(ValueError, match="unknown table"):
-        writer.put_rows([("nope", {})])
+        writer.put_rows([[("nope", {})]])
     writer.close()
     assert writer.written == writer.handled == writer.submitted == 30
     assert writer.spooled == 0
@@ -73,14 +74,48 @@ def test_put_rows_queues_in_order_and_refuses_unknown_tables(tmp_path: Path) -> 
     store.dispose()
 
 
-def test_row_queue_moves_blocks_in_order_within_its_bound() -> None:
+def test_the_rows_of_a_submit_share_one_transaction(tmp_path: Path) -> None:
+    """A request's rows are never split between two inserts, so a reader (the feedback route)
+    sees all of a request's agents or none: batches of 7 rows, requests of 3 and of 10."""
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    inserts: list[list[str]] = []
+
+    def record(_session: object, values: list[dict[str, object]]) -> list[dict[str, object]]:
+        inserts.append([str(v["request_id"]) for v in values])
+        return values
+
+    config = WriterConfig(batch_size=7, queue_size=100)
+    writer = LogWriter(store, tmp_path / "spool", config, hooks={"predictions": record})
+    sizes = [3, 3, 10, 3, 1, 3, 3]
+    for request, n in enumerate(sizes):
+        rows = prediction_rows(n)
+        writer.submit("predictions", [{**r, "request_id": f"q{request}"} for r in rows])
+    writer.start()
+    writer.close()
+    assert writer.written == sum(sizes) and writer.spooled == 0
+    owner = {}
+    for i, ids in enumerate(inserts):
+        assert len(ids) <= 7 or len(set(ids)) == 1  # only a lone large request goes over
+        for request in ids:
+            assert owner.setdefault(request, i) == i, f"{request} split between inserts"
+    assert len(owner) == len(sizes)
+    store.dispose()
+
+
+def test_row_queue_moves_whole_groups_in_order_within_its_bound() -> None:
     q = RowQueue(4)
     rows = [("predictions", {"n": i}) for i in range(10)]
-    assert list(q.offer(rows[:6])) == rows[4:6]  # what does not fit comes back, in order
-    assert len(q) == 4 and q.take(3) == rows[:3]
+    assert q.offer(rows[:2]) and q.offer(rows[2:3])
+    assert not q.offer(rows[3:5])  # a group that does not fit is refused whole
+    assert q.offer(rows[3:4]) and len(q) == 4
+    assert q.take(1) == rows[:2]  # the first group whole, though larger than asked
+    assert q.take(1, first_whole=False) == rows[2:3]
+    assert q.take(0, first_whole=False) == []  # nothing fits: nothing taken
     started = time.monotonic()
     assert q.take(5, timeout=0.05) == rows[3:4]  # no wait when rows are there
     assert q.take(5, timeout=0.05) == [] and time.monotonic() - started >= 0.05
+    assert q.offer(rows[:6]) and len(q) == 6  # an empty queue takes a group of any size
+    assert q.take(5) == rows[:6]
     taken: list[tuple[str, dict[str, int]]] = []
     high = 0
 
@@ -92,7 +127,7 @@ def test_row_queue_moves_blocks_in_order_within_its_bound() -> None:
 
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
-    q.put(rows)  # 10 rows through a queue of 4: put waits for the consumer
+    q.put([rows[0:3], rows[3:4], rows[4:7], rows[7:10]])  # 10 rows, a queue of 4: put waits
     consumer.join(5)
     assert taken == rows and high <= 4
     with pytest.raises(ValueError, match="maxsize"):
