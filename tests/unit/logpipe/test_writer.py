@@ -16,7 +16,8 @@ from sqlalchemy import select
 from tests._support.rows import prediction_rows
 from trajops.logpipe.durable import line_blocks
 from trajops.logpipe.lines import encode_row
-from trajops.logpipe.writer import LogWriter, RowQueue, WriterConfig
+from trajops.logpipe.rowqueue import RowQueue
+from trajops.logpipe.writer import LogWriter, WriterConfig
 from trajops.store import Store
 from trajops.store.models import PredictionRecord
 
