@@ -19,6 +19,9 @@ have fuse-overlayfs || need+=(fuse-overlayfs)
 # netavark + aardvark-dns: container DNS names for the compose stack (make test-stack)
 [ -x /usr/lib/podman/netavark ] || need+=(netavark)
 [ -x /usr/lib/podman/aardvark-dns ] || need+=(aardvark-dns)
+# iptables: netavark sets up every container network with it (a build's RUN steps included);
+#   without it podman fails with "netavark: No such file or directory"
+have iptables || need+=(iptables)
 # catatonit: `init: true` of the API service (podman's container init)
 [ -x /usr/libexec/podman/catatonit ] || need+=(catatonit)
 have promtool || need+=(prometheus)
