@@ -84,6 +84,26 @@ def mirror(
     )
 
 
+def augment(
+    config: NeuralConfig,
+    ego: torch.Tensor,
+    nbr: torch.Tensor,
+    target: torch.Tensor,
+    rng: np.random.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A training batch augmented as ``config`` says: mirrored (:func:`mirror`), and with
+    ``speed_jitter`` scaled. Inputs and targets are in units of the agent's speed, so scaling
+    a whole scene by ``exp(u)`` moves only the log speed feature (the last of ``ego``; exact
+    for agents faster than ``min_scale``)."""
+    if config.mirror:
+        ego, nbr, target = mirror(ego, nbr, target, t_obs=config.t_obs, rng=rng)
+    if config.speed_jitter > 0:
+        u = rng.uniform(-config.speed_jitter, config.speed_jitter, len(ego))
+        ego = ego.clone()
+        ego[:, -1] += torch.as_tensor(u, dtype=ego.dtype, device=ego.device)
+    return ego, nbr, target
+
+
 def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):

@@ -33,11 +33,12 @@ from trajops.errors import ConfigError, ModelLoadError, ValidationError
 from trajops.models._neural_net import (
     ARCHITECTURE,
     SocialNet,
+    augment,
     forward_members,
-    mirror,
     resolve_device,
     torch_threads,
 )
+from trajops.models._samples import SampleSelection, check_selection, pick_hypotheses
 from trajops.models.base import check_obs
 
 
@@ -56,6 +57,8 @@ class NeuralConfig:
     """Smallest scale (metres per step) used by ``speed_scale``."""
     mirror: bool = True
     """Augment training with left/right reflection in the agent frame."""
+    speed_jitter: float = 0.0
+    """Augment training with scenes scaled by ``exp(u)``, u uniform in ``[-j, j]`` (0: off)."""
     epochs: int = 60
     patience: int = 10
     batch_size: int = 256
@@ -63,7 +66,9 @@ class NeuralConfig:
     weight_decay: float = 1e-4
     dropout: float = 0.0
     ensemble: int = 1
-    """Members trained from different seeds; the forecast is their mean."""
+    """Members trained from seeds ``seed * ensemble + i``; the forecast is their mean."""
+    samples: SampleSelection = "first"
+    """How an ensemble's hypotheses become K > 1 samples (see :mod:`._samples`)."""
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int = 0
@@ -86,6 +91,7 @@ class NeuralForecaster:
         self.config = NeuralConfig(**{**asdict(config or NeuralConfig()), **overrides})
         if self.config.ensemble < 1:
             raise ConfigError(f"ensemble must be at least 1, got {self.config.ensemble}")
+        check_selection(self.config.samples)
         self.device = resolve_device(self.config.device)
         self.nets: nn.ModuleList | None = None
         self.init_state: list[dict[str, torch.Tensor]] | None = None
@@ -217,8 +223,9 @@ class NeuralForecaster:
             val_data = self._tensors(v[0], v[1], v[2], v[3], v_target)
         members: list[dict[str, Any]] = []
         nets = []
+        first = cfg.seed * cfg.ensemble  # two seeds' ensembles share no member
         for i in range(cfg.ensemble):
-            net, history = self._fit_member(data, val_data, seed=cfg.seed + i, member=i)
+            net, history = self._fit_member(data, val_data, seed=first + i, member=i)
             nets.append(net)
             members.append(history)
         self.nets = nn.ModuleList(nets)
@@ -260,11 +267,7 @@ class NeuralForecaster:
             total = 0.0
             for i in range(0, n, cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
-                b_ego, b_nbr, b_target = t_ego[idx], t_nbr[idx], t_target[idx]
-                if cfg.mirror:
-                    b_ego, b_nbr, b_target = mirror(
-                        b_ego, b_nbr, b_target, t_obs=cfg.t_obs, rng=rng
-                    )
+                b_ego, b_nbr, b_target = augment(cfg, t_ego[idx], t_nbr[idx], t_target[idx], rng)
                 offset, hyp = net(b_ego, b_nbr, t_mask[idx])
                 assert hyp is not None
                 # Euclidean distance in metres: scaled units times the agent's scale.
@@ -323,7 +326,7 @@ class NeuralForecaster:
     ) -> np.ndarray:
         """Forecast ``(N, T_pred, 2)``, or ``(N, K, T_pred, 2)`` for K > 1: sample 0 is the
         deterministic forecast, the rest are hypotheses (cycled with small noise when K - 1
-        exceeds ``modes``)."""
+        exceeds ``modes``; an ensemble's merged as ``config.samples`` says)."""
         if self.nets is None:
             raise ValidationError("the neural model is not fitted; call fit() first")
         cfg = self.config
@@ -349,13 +352,10 @@ class NeuralForecaster:
             return frame.to_world(det).astype(np.float32)
         assert hyp is not None
         rng = np.random.default_rng(seed)
-        extra = num_samples - 1
-        n_hyp = hyp.shape[1]
-        pick = np.arange(extra) % n_hyp
-        hyps = (
-            cv[:, None] + hyp.cpu().numpy().astype(np.float64)[:, pick] * s[:, None]
-        )  # (N, K-1, T_pred, 2)
-        repeated = np.arange(extra) >= n_hyp
+        picked, repeated = pick_hypotheses(
+            hyp.cpu().numpy(), num_samples - 1, members=cfg.ensemble, selection=cfg.samples
+        )
+        hyps = cv[:, None] + picked * s[:, None]  # (N, K-1, T_pred, 2)
         if repeated.any():
             jitter = rng.standard_normal((len(obs), int(repeated.sum()), 1, 2)) * 0.1
             hyps[:, repeated] += (
