@@ -11,14 +11,18 @@ from functools import partial
 from trajops.logpipe.lines import Row
 
 
-def whole_groups(groups: Iterable[list[Row]], size: int) -> Iterator[list[Row]]:
-    """Rows in chunks of about ``size``, each line's group whole in one chunk."""
+def request_chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    """``rows`` in chunks of about ``size`` that never split a run of consecutive rows of one
+    table and request (a spool file holds a request's rows together, one per line)."""
     chunk: list[Row] = []
-    for group in groups:
-        if chunk and len(chunk) + len(group) > size:
+    last: tuple[str, object] | None = None
+    for table, row in rows:
+        key = (table, row.get("request_id"))
+        if len(chunk) >= size and (key != last or key[1] is None):
             yield chunk
             chunk = []
-        chunk.extend(group)
+        chunk.append((table, row))
+        last = key
     if chunk:
         yield chunk
 

@@ -32,7 +32,7 @@ from trajops.logpipe.lines import (
     decode_line,
     expand_rows,
 )
-from trajops.logpipe.rowqueue import RowQueue, whole_groups
+from trajops.logpipe.rowqueue import RowQueue, request_chunks
 from trajops.logpipe.spool import (
     MAX_CLAIMS_PER_REPLAY,
     append_spool,
@@ -314,10 +314,14 @@ class LogWriter:
                 path, fd = claim
                 try:
                     with open(fd, "rb", closefd=False) as fh:
-                        groups = [self.decode_rows(ln) for ln in fh.read().splitlines() if ln]
-                    rows = [row for group in groups for row in group]
+                        rows = [
+                            row
+                            for line in fh.read().splitlines()
+                            if line
+                            for row in self.decode_rows(line)
+                        ]
                     try:
-                        for chunk in whole_groups(groups, 1000):
+                        for chunk in request_chunks(rows, 1000):
                             self._insert(chunk)
                     except SQLAlchemyError:
                         self.healthy = False

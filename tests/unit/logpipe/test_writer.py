@@ -16,7 +16,7 @@ from sqlalchemy import select
 from tests._support.rows import prediction_rows
 from trajops.logpipe.durable import line_blocks
 from trajops.logpipe.lines import encode_row
-from trajops.logpipe.rowqueue import RowQueue
+from trajops.logpipe.rowqueue import RowQueue, request_chunks
 from trajops.logpipe.writer import LogWriter, WriterConfig
 from trajops.store import Store
 from trajops.store.models import PredictionRecord
@@ -133,3 +133,14 @@ def test_row_queue_moves_whole_groups_in_order_within_its_bound() -> None:
     assert taken == rows and high <= 4
     with pytest.raises(ValueError, match="maxsize"):
         RowQueue(0)
+
+
+def test_replay_chunks_never_split_a_requests_rows() -> None:
+    """Spooled rows are replayed in chunks of about 1000; a request's consecutive rows stay in
+    one chunk (one transaction), rows without a request split anywhere."""
+    rows = [("predictions", {"request_id": f"q{i // 3}"}) for i in range(10)]  # q0..q3
+    rows += [("audit_log", {"n": i}) for i in range(3)]
+    chunks = list(request_chunks(rows, 4))
+    assert [r for c in chunks for r in c] == rows
+    assert [len(c) for c in chunks] == [6, 4, 3]  # q0 q1 | q2 q3 | audit rows, 4 at most
+    assert [len(c) for c in request_chunks(rows[10:], 2)] == [2, 1]
