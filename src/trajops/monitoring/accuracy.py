@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from trajops.errors import ConflictError, NotFoundError, ValidationError
@@ -83,17 +83,16 @@ def record_feedback_many(
         ConflictError: feedback for this request and one of the agents was already recorded.
         ValidationError: more positions than were predicted.
     """
-    keys = [key for key, _ in truths]
-    of_request = PredictionRecord.request_id == request_id
+    wanted = {key for key, _ in truths}
     with store.session() as session:
-        logged = {
-            p.agent_key: p
-            for p in session.scalars(
-                select(PredictionRecord).where(of_request, PredictionRecord.agent_key.in_(keys))
-            )
-        }
-        stored = bool(logged) or session.scalar(select(exists().where(of_request)))
-    if not stored:
+        # One statement, so one snapshot: SQLite starts no transaction for reads, and an
+        # agents query followed by an "any row of the request" query could see the rows
+        # committed between them (no agent, yet a request: a 404 instead of a wait).
+        rows = session.scalars(
+            select(PredictionRecord).where(PredictionRecord.request_id == request_id)
+        ).all()
+    logged = {p.agent_key: p for p in rows if p.agent_key in wanted}
+    if not rows:
         raise PredictionNotStored(
             f"no prediction logged for request {request_id!r} (unknown, or still being written)",
             details=[{"loc": ["body", "request_id"], "msg": "unknown request"}],

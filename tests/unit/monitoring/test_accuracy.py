@@ -8,13 +8,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, event
 
 from tests._support.rows import prediction_rows
 from tests._support.services import shared_pg_available, temp_database
-from trajops.errors import ValidationError
+from trajops.errors import NotFoundError, ValidationError
 from trajops.evaluation.metrics import MISS_THRESHOLD_M
-from trajops.monitoring.accuracy import grouping, online_performance, record_feedback
+from trajops.monitoring.accuracy import (
+    PredictionNotStored,
+    grouping,
+    online_performance,
+    record_feedback,
+    record_feedback_many,
+)
 from trajops.store import PredictionRecord, Store
 from trajops.store.models import Feedback
 
@@ -139,3 +145,33 @@ def test_grouping_accepts_scene_only() -> None:
         with pytest.raises(ValidationError, match=r"invalid by") as caught:
             grouping(bad)
         assert caught.value.details == [{"loc": ["by"], "msg": "expected one of scene"}]
+
+
+def test_rows_committed_during_the_read_are_a_wait_not_a_404(store: Store) -> None:
+    """A request's rows committed by the log writer right after the feedback's first read: the
+    feedback sees all of them or none (PredictionNotStored: the route waits), never a request
+    without its agents (the 404 for agent 0 that CI once saw on SQLite, whose reads run
+    outside a transaction)."""
+    rows = prediction_rows(3, prefix="q")
+    rows = [{**r, "request_id": "q", "agent_key": f"a{i}"} for i, r in enumerate(rows)]
+    committed = False
+
+    def commit_the_request(conn: object, cursor: object, statement: str, *_: object) -> None:
+        nonlocal committed
+        if not committed and statement.lstrip().upper().startswith("SELECT"):
+            committed = True
+            with store.session() as writer:  # another connection, committed at once
+                writer.add_all(PredictionRecord(**r) for r in rows)
+
+    truths = [(f"a{i}", [[0.0, 8.0]]) for i in range(3)]
+    event.listen(store.engine, "after_cursor_execute", commit_the_request)
+    try:
+        with pytest.raises(PredictionNotStored):
+            record_feedback_many(store, request_id="q", truths=truths)
+    finally:
+        event.remove(store.engine, "after_cursor_execute", commit_the_request)
+    assert committed
+    scored = record_feedback_many(store, request_id="q", truths=truths)  # the route's retry
+    assert [s.ade for s in scored] == [0.0, 0.0, 0.0]
+    with pytest.raises(NotFoundError, match="no prediction for agent 1"):
+        record_feedback_many(store, request_id="q", truths=[("a0", [[0.0, 8.0]]), ("zz", [])])
