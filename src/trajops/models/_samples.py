@@ -6,6 +6,10 @@ winner-takes-all from different seeds, do not order their modes alike. The selec
 
 * ``first`` (the default): the first member's modes. Each member's head already quantises the
   future like k-means does (winner-takes-all), and one member's quantisation covers it best.
+
+Except for ``cluster`` and ``medoid``, the hypothesis nearest the deterministic forecast is
+left out while others remain: sample 0 already stands there (validation minADE@20 0.1696 ->
+0.1677, every fold better).
 * ``interleave``: the first hypotheses of every member (the code before ``first``): keeps some
   modes of each member and drops the rest, which is why it scored worst.
 * ``cluster`` / ``medoid``: k-means over all members' hypotheses, one sample per cluster (its
@@ -90,10 +94,19 @@ def _kmeans(x: np.ndarray, k: int, steps: int) -> np.ndarray:
 
 
 def pick_hypotheses(
-    hyp: np.ndarray, extra: int, *, members: int, selection: SampleSelection
+    hyp: np.ndarray,
+    extra: int,
+    *,
+    members: int,
+    selection: SampleSelection,
+    det: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``extra`` samples after the deterministic one, from hypotheses ``(N, H, T, 2)``
     (an ensemble's interleaved member by member).
+
+    Args:
+        det: the deterministic forecast ``(N, T, 2)`` in the hypotheses' units. Given, and with
+            hypotheses to spare, the one nearest it is left out: sample 0 already gives it.
 
     Returns:
         ``(N, extra, T, 2)`` samples and a mask ``(extra,)`` of those that repeat an earlier
@@ -108,5 +121,20 @@ def pick_hypotheses(
             d = ((hyp[:, None] - centres[:, :, None]) ** 2).sum(axis=(-1, -2))  # (N, extra, H)
             centres = np.take_along_axis(hyp, d.argmin(axis=2)[:, :, None, None], axis=1)
         return centres.astype(np.float64), np.zeros(extra, dtype=bool)
+    if det is not None and extra < n_hyp:
+        nearest = ((hyp - det[:, None]) ** 2).sum(axis=(-1, -2)).argmin(axis=1)  # (N,)
+        keep = np.arange(n_hyp)[None] != nearest[:, None]  # (N, H): the others, in order
+        hyp, n_hyp = hyp[keep].reshape(len(hyp), n_hyp - 1, *hyp.shape[2:]), n_hyp - 1
     pick = np.arange(extra) % n_hyp
     return hyp[:, pick].astype(np.float64), np.arange(extra) >= n_hyp
+
+
+def jitter_repeats(samples: np.ndarray, repeated: np.ndarray, rng: np.random.Generator) -> None:
+    """Move the repeated samples ``(N, K, T, 2)`` (metres; ``repeated`` ``(K,)``) in place by
+    a random offset growing to 0.1 m (one standard deviation) at the last step, so no two
+    samples coincide."""
+    if not repeated.any():
+        return
+    t = samples.shape[2]
+    jitter = rng.standard_normal((len(samples), int(repeated.sum()), 1, 2)) * 0.1
+    samples[:, repeated] += jitter * np.arange(1, t + 1)[None, None, :, None] / t

@@ -30,6 +30,7 @@ from trajops import T_OBS, T_PRED
 from trajops.data.augment import AgentFrame, agent_frame
 from trajops.data.windows import WindowSet
 from trajops.errors import ConfigError, ModelLoadError, ValidationError
+from trajops.models import _samples
 from trajops.models._neural_net import (
     ARCHITECTURE,
     SocialNet,
@@ -38,7 +39,6 @@ from trajops.models._neural_net import (
     resolve_device,
     torch_threads,
 )
-from trajops.models._samples import SampleSelection, check_selection, pick_hypotheses
 from trajops.models.base import check_obs
 
 
@@ -67,7 +67,7 @@ class NeuralConfig:
     dropout: float = 0.0
     ensemble: int = 1
     """Members trained from seeds ``seed * ensemble + i``; the forecast is their mean."""
-    samples: SampleSelection = "first"
+    samples: _samples.SampleSelection = "first"
     """How an ensemble's hypotheses become K > 1 samples (see :mod:`._samples`)."""
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -91,7 +91,7 @@ class NeuralForecaster:
         self.config = NeuralConfig(**{**asdict(config or NeuralConfig()), **overrides})
         if self.config.ensemble < 1:
             raise ConfigError(f"ensemble must be at least 1, got {self.config.ensemble}")
-        check_selection(self.config.samples)
+        _samples.check_selection(self.config.samples)
         self.device = resolve_device(self.config.device)
         self.nets: nn.ModuleList | None = None
         self.init_state: list[dict[str, torch.Tensor]] | None = None
@@ -351,16 +351,15 @@ class NeuralForecaster:
         if num_samples <= 1:
             return frame.to_world(det).astype(np.float32)
         assert hyp is not None
-        rng = np.random.default_rng(seed)
-        picked, repeated = pick_hypotheses(
-            hyp.cpu().numpy(), num_samples - 1, members=cfg.ensemble, selection=cfg.samples
+        picked, repeated = _samples.pick_hypotheses(
+            hyp.cpu().numpy(),
+            num_samples - 1,
+            members=cfg.ensemble,
+            selection=cfg.samples,
+            det=offset.cpu().numpy(),
         )
         hyps = cv[:, None] + picked * s[:, None]  # (N, K-1, T_pred, 2)
-        if repeated.any():
-            jitter = rng.standard_normal((len(obs), int(repeated.sum()), 1, 2)) * 0.1
-            hyps[:, repeated] += (
-                jitter * np.arange(1, cfg.t_pred + 1)[None, None, :, None] / cfg.t_pred
-            )
+        _samples.jitter_repeats(hyps, repeated, np.random.default_rng(seed))
         samples = np.concatenate([det[:, None], hyps], axis=1)  # (N, K, T_pred, 2)
         return frame.to_world(samples).astype(np.float32)
 

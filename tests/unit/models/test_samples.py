@@ -55,6 +55,20 @@ def test_pick_keeps_one_members_order_and_merges_an_ensembles() -> None:
     assert repeated.tolist() == [False] * 4 + [True] * 2
 
 
+def test_the_mode_the_deterministic_forecast_gives_is_left_out() -> None:
+    _, walks = _groups(1)
+    modes = np.stack([walks, walks + 0.5])  # two agents, three modes each
+    det = modes[:, 1] + 0.01  # each agent's forecast sits on its mode 1
+    picked, repeated = pick_hypotheses(modes, 2, members=1, selection="first", det=det)
+    np.testing.assert_array_equal(picked, modes[:, [0, 2]])  # the others, in order
+    assert not repeated.any()
+    picked, repeated = pick_hypotheses(modes, 3, members=1, selection="first", det=det)
+    np.testing.assert_array_equal(picked, modes)  # none to spare: all of them
+    det[1] = modes[1, 2]  # the second agent's forecast is its mode 2
+    picked, _ = pick_hypotheses(modes, 2, members=1, selection="interleave", det=det)
+    np.testing.assert_array_equal(picked[1], modes[1, [0, 1]])
+
+
 def test_an_ensemble_samples_its_first_members_modes() -> None:
     from torch import nn
 
