@@ -6,18 +6,17 @@ winner-takes-all from different seeds, do not order their modes alike. The selec
 
 * ``first`` (the default): the first member's modes. Each member's head already quantises the
   future like k-means does (winner-takes-all), and one member's quantisation covers it best.
-
-Except for ``cluster`` and ``medoid``, the hypothesis nearest the deterministic forecast is
-left out while others remain: sample 0 already stands there (validation minADE@20 0.1696 ->
-0.1677, every fold better).
 * ``interleave``: the first hypotheses of every member (the code before ``first``): keeps some
   modes of each member and drops the rest, which is why it scored worst.
 * ``cluster`` / ``medoid``: k-means over all members' hypotheses, one sample per cluster (its
   mean, or the hypothesis nearest it).
 
-``bench/ensemble_samples.py`` chose ``first`` on every fold's validation split (minADE@20
-0.1696 against 0.1716 for ``cluster``, 0.1739 ``medoid``, 0.1867 ``interleave``;
-docs/benchmarks.md).
+Then, but for an ensemble's ``cluster`` and ``medoid``, the hypothesis nearest the
+deterministic forecast is left out while others remain: sample 0 already stands there.
+
+``bench/ensemble_samples.py`` chose both on every fold's validation split: ``first`` (3
+members, minADE@20 0.1696 against 0.1716 for ``cluster``, 0.1739 ``medoid``, 0.1867
+``interleave``), then leaving the nearest out (0.1696 -> 0.1677); docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -326,7 +326,7 @@ class NeuralForecaster:
     ) -> np.ndarray:
         """Forecast ``(N, T_pred, 2)``, or ``(N, K, T_pred, 2)`` for K > 1: sample 0 is the
         deterministic forecast, the rest are hypotheses (cycled with small noise when K - 1
-        exceeds ``modes``; an ensemble's merged as ``config.samples`` says)."""
+        exceeds ``modes``; chosen as ``config.samples`` says, see :mod:`._samples`)."""
         if self.nets is None:
             raise ValidationError("the neural model is not fitted; call fit() first")
         cfg = self.config
