@@ -2,10 +2,12 @@
 
 For every leave-one-scene-out fold, trains one ensemble of ``--members`` members (seeds 0,
 1, ...; cached under ``--cache``, so a second run only scores) and scores its first E members
-for every E in ``--sizes``, with every sample selection (``interleave``: the first hypotheses
-of every member, the code before this bench; ``cluster``: k-means over all members'
-hypotheses), on the fold's **validation** windows (the choice) and its test windows (for the
-record). A single member has one selection (its own modes in order).
+for every E in ``--sizes``, with every sample selection of ``trajops.models._samples``
+(``interleave``: the first hypotheses of every member, the code before this bench; ``first``:
+the first member's modes; ``cluster`` / ``medoid``: k-means over all members' hypotheses), on
+the fold's **validation** windows (the choice) and its test windows (for the record). A
+single member has one selection (its own modes in order). The model cache keeps the weights
+only: a second run scores with the code of that run.
 
     TRAJOPS_DATA_ROOT=/path/to/eth_ucy .venv/bin/python bench/ensemble_samples.py \
         --members 5 --sizes 1 3 5 --threads 2
