@@ -175,7 +175,10 @@ class SteadyLoad:
             error = type(exc).__name__
             return Outcome(t0, time.monotonic(), None, error=error, index=i, retried=retried)
         if r.status_code != 200:
-            return Outcome(t0, time.monotonic(), r.status_code, error=r.text[:300], index=i)
+            error = r.text[:300]
+            return Outcome(
+                t0, time.monotonic(), r.status_code, error=error, index=i, retried=retried
+            )
         out = r.json()
         return Outcome(
             t0,
