@@ -12,7 +12,8 @@ only: a second run scores with the code of that run.
     TRAJOPS_DATA_ROOT=/path/to/eth_ucy .venv/bin/python bench/ensemble_samples.py \
         --members 5 --sizes 1 3 5 --threads 2
 
-``--neural '{"speed_jitter": 0.3}'`` trains with ``NeuralConfig`` overrides (cached apart).
+``--neural '{"speed_jitter": 0.3}'`` trains with ``NeuralConfig`` overrides (cached apart);
+``--score '{"mirror_test": true}'`` scores with prediction-time overrides (the cached weights).
 
 Writes ``bench/results/ensemble_samples.json``: per fold, size and selection, ADE/FDE (K=1)
 and minADE/minFDE (K=20) on val and test, and their means over the folds.
@@ -40,10 +41,13 @@ RESULTS = Path(__file__).parent / "results"
 SELECTIONS = ("interleave", "first", "cluster", "medoid")
 
 
-def members_of(model: NeuralForecaster, size: int, selection: str) -> NeuralForecaster:
-    """The first ``size`` members of a fitted ensemble, as a model of their own."""
+def members_of(
+    model: NeuralForecaster, size: int, selection: str, score: dict[str, Any]
+) -> NeuralForecaster:
+    """The first ``size`` members of a fitted ensemble, as a model of their own (with the
+    prediction-time overrides ``score``)."""
     assert model.nets is not None
-    sub = NeuralForecaster(model.config, ensemble=size, samples=selection)
+    sub = NeuralForecaster(model.config, ensemble=size, samples=selection, **score)
     sub.nets = nn.ModuleList(list(model.nets)[:size])
     return sub
 
@@ -88,6 +92,12 @@ def main() -> None:
         default={},
         help="NeuralConfig overrides, e.g. '{\"speed_jitter\": 0.3}'",
     )
+    parser.add_argument(
+        "--score",
+        type=json.loads,
+        default={},
+        help="prediction-time NeuralConfig overrides, e.g. '{\"mirror_test\": true}'",
+    )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/trajops-ensemble-samples"))
     parser.add_argument("--out", type=Path, default=RESULTS / "ensemble_samples.json")
     args = parser.parse_args()
@@ -103,7 +113,7 @@ def main() -> None:
         )
         for size in args.sizes:
             for selection in SELECTIONS if size > 1 else SELECTIONS[:1]:
-                sub = members_of(model, size, selection)
+                sub = members_of(model, size, selection, args.score)
                 for split in ("val", "test"):
                     row = {"scene": scene, "members": size, "selection": selection, "split": split}
                     rows.append({**row, **scores(sub, getattr(fold, split), args.samples)})
@@ -134,6 +144,7 @@ def main() -> None:
                 "members": args.members,
                 "samples": args.samples,
                 "neural": args.neural,
+                "score": args.score,
                 "rows": rows,
                 "means": means,
             },

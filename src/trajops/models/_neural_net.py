@@ -1,34 +1,18 @@
-"""The network of :mod:`trajops.models.neural`: ego encoder, neighbour attention, two heads;
+"""The network of :mod:`trajops.models.neural`: ego encoder, neighbour attention, two heads
+(a path and hypotheses, or an endpoint and endpoints decoded into paths), its training loss;
 and the torch helpers it trains with (device choice, thread scope, mirror augmentation)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from trajops.errors import ConfigError
-
-if TYPE_CHECKING:
-    from trajops.models.neural import NeuralConfig
-
-ARCHITECTURE = (
-    "hidden",
-    "neighbours",
-    "modes",
-    "speed_scale",
-    "min_scale",
-    "dropout",
-    "ensemble",
-    "t_obs",
-    "t_pred",
-)
-"""Config fields that shape the network or its inputs: weights of one config fit another only
-when these are equal (a fine-tuned model keeps its source's)."""
+from trajops.models._neural_config import NeuralConfig
 
 
 def resolve_device(device: str) -> torch.device:
@@ -56,6 +40,20 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+def xy_features(t_obs: int) -> int:
+    """How many leading features of ``ego`` and ``nbr`` are coordinates (interleaved x, y):
+    the observed positions, then the steps between them."""
+    return t_obs * 2 + (t_obs - 1) * 2
+
+
+def flip_y(x: torch.Tensor, n_xy: int) -> torch.Tensor:
+    """``x`` ``(..., F)`` reflected across the heading axis: y -> -y in the first ``n_xy``
+    features (interleaved x, y); the rest unchanged."""
+    sign = torch.ones(x.shape[-1], dtype=x.dtype, device=x.device)
+    sign[1:n_xy:2] = -1.0
+    return x * sign
+
+
 def mirror(
     ego: torch.Tensor,
     nbr: torch.Tensor,
@@ -65,22 +63,12 @@ def mirror(
     rng: np.random.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Reflect a random half of the batch across the heading axis (y -> -y)."""
-    device = ego.device
-    flip = torch.as_tensor(rng.random(len(ego)) < 0.5, device=device)
-    sign_xy = torch.tensor([1.0, -1.0], device=device)
-    n_xy = t_obs * 2 + (t_obs - 1) * 2  # coordinate features come first, interleaved x, y
-    ego_f = ego.clone()
-    ego_f[:, :n_xy] = (ego[:, :n_xy].reshape(len(ego), n_xy // 2, 2) * sign_xy).reshape(
-        len(ego), n_xy
-    )
-    nbr_f = nbr.clone()
-    b, m = nbr.shape[:2]
-    nbr_f[..., :n_xy] = (nbr[..., :n_xy].reshape(b, m, n_xy // 2, 2) * sign_xy).reshape(b, m, n_xy)
-    f = flip[:, None]
+    flip = torch.as_tensor(rng.random(len(ego)) < 0.5, device=ego.device)[:, None]
+    n_xy = xy_features(t_obs)
     return (
-        torch.where(f, ego_f, ego),
-        torch.where(f[:, :, None], nbr_f, nbr),
-        torch.where(f[:, :, None], target * sign_xy, target),
+        torch.where(flip, flip_y(ego, n_xy), ego),
+        torch.where(flip[:, :, None], flip_y(nbr, n_xy), nbr),
+        torch.where(flip[:, :, None], flip_y(target, 2), target),
     )
 
 
@@ -116,44 +104,123 @@ def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
 
 
 class SocialNet(nn.Module):
-    """Ego encoder + neighbour attention + CV-offset head + multi-hypothesis head."""
+    """Ego encoder + neighbour attention + CV-offset head + multi-hypothesis head; with
+    ``config.goal`` the heads predict endpoints and a decoder the path to each."""
 
     def __init__(self, config: NeuralConfig) -> None:
         super().__init__()
         h, t_obs, t_pred = config.hidden, config.t_obs, config.t_pred
         self.config = config
-        ego_in = t_obs * 2 + (t_obs - 1) * 2 + 1  # positions, steps, log speed scale
-        self.ego = mlp([ego_in, h, h], config.dropout)
-        social = config.neighbours > 0
-        if social:
-            nbr_in = t_obs * 2 + (t_obs - 1) * 2 + t_obs  # positions, steps, seen mask
-            self.nbr = mlp([nbr_in, h, h])
+        self.ego = mlp([xy_features(t_obs) + 1, h, h], config.dropout)  # + log speed scale
+        d = h
+        if config.neighbours > 0:
+            if config.social_heads < 1 or h % config.social_heads:
+                raise ConfigError(
+                    f"social_heads must divide hidden ({h}), got {config.social_heads}"
+                )
+            self.nbr = mlp([xy_features(t_obs) + t_obs, h, h])  # + seen mask
             self.query = nn.Linear(h, h)
             self.null_key = nn.Parameter(torch.zeros(1, 1, h))
-        self.head = mlp([h * (2 if social else 1), h, h, t_pred * 2], config.dropout)
-        self.modes = mlp([h * (2 if social else 1), h, config.modes * t_pred * 2])
+            if config.social_heads > 1:
+                self.value = nn.Linear(h, h)
+            d = 2 * h
+        out = 2 if config.goal else t_pred * 2
+        self.head = mlp([d, h, h, out], config.dropout)
+        self.modes = mlp([d, h, config.modes * out])
+        if config.goal:
+            self.path = mlp([d + 2, h, h, (t_pred - 1) * 2], config.dropout)
+
+    def encode(self, ego: torch.Tensor, nbr: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """ego ``(B, E)``, nbr ``(B, M, F)``, mask ``(B, M)`` -> the scene's encoding
+        ``(B, D)``: the agent's, and what it attends to among its neighbours."""
+        e = self.ego(ego)  # (B, H)
+        if self.config.neighbours == 0:
+            return e
+        keys = self.nbr(nbr)  # (B, M, H)
+        keys = torch.cat([self.null_key.expand(len(e), 1, -1), keys], dim=1)  # (B, M+1, H)
+        valid = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)  # (B, M+1)
+        b, m, h = keys.shape
+        heads = self.config.social_heads
+        if heads == 1:  # the original network, operation for operation (same digits)
+            score = (keys @ self.query(e).unsqueeze(-1)).squeeze(-1) / h**0.5
+            score = score.masked_fill(~valid, float("-inf"))
+            social = (torch.softmax(score, dim=1).unsqueeze(-1) * keys).sum(dim=1)  # (B, H)
+            return torch.cat([e, social], dim=-1)
+        values = self.value(keys).view(b, m, heads, h // heads)
+        q = self.query(e).view(b, 1, heads, h // heads)
+        score = (keys.view(b, m, heads, h // heads) * q).sum(-1) / (h // heads) ** 0.5
+        score = score.masked_fill(~valid[:, :, None], float("-inf"))  # (B, M+1, heads)
+        social = (torch.softmax(score, dim=1).unsqueeze(-1) * values).sum(dim=1)
+        return torch.cat([e, social.reshape(b, h)], dim=-1)
+
+    def decode(self, e: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+        """The path ``(..., T_pred, 2)`` from encodings ``(..., D)`` to endpoints ``(..., 2)``."""
+        inner = self.path(torch.cat([e, end], dim=-1)).unflatten(-1, (-1, 2))
+        return torch.cat([inner, end.unsqueeze(-2)], dim=-2)
+
+    def _offset(self, e: torch.Tensor) -> torch.Tensor:
+        if self.config.goal:
+            return self.decode(e, self.head(e))
+        return self.head(e).view(len(e), self.config.t_pred, 2)
+
+    def _hypotheses(self, e: torch.Tensor) -> torch.Tensor:
+        """``(B, modes, T_pred, 2)`` from the detached encoding (sample 0 stays untouched)."""
+        e = e.detach()
+        raw = self.modes(e).view(len(e), self.config.modes, -1, 2)
+        if self.config.goal:
+            return self.decode(e.unsqueeze(1).expand(-1, self.config.modes, -1), raw[:, :, 0])
+        return raw
 
     def forward(
-        self, ego: torch.Tensor, nbr: torch.Tensor, mask: torch.Tensor, hypotheses: bool = True
+        self,
+        ego: torch.Tensor,
+        nbr: torch.Tensor,
+        mask: torch.Tensor,
+        hypotheses: bool = True,
+        mirror_test: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """ego ``(B, E)``, nbr ``(B, M, F)``, mask ``(B, M)`` -> offsets ``(B, T_pred, 2)``
         and hypotheses ``(B, modes, T_pred, 2)`` (both in scaled agent coordinates); without
         ``hypotheses`` the multi-hypothesis head is skipped (about a quarter of the network's
-        arithmetic) and None comes back in its place."""
-        e = self.ego(ego)  # (B, H)
-        if self.config.neighbours > 0:
-            keys = self.nbr(nbr)  # (B, M, H)
-            keys = torch.cat([self.null_key.expand(len(e), 1, -1), keys], dim=1)  # (B, M+1, H)
-            valid = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)  # (B, M+1)
-            score = (keys @ self.query(e).unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5
-            score = score.masked_fill(~valid, float("-inf"))
-            social = (torch.softmax(score, dim=1).unsqueeze(-1) * keys).sum(dim=1)  # (B, H)
-            e = torch.cat([e, social], dim=-1)
-        offset = self.head(e).view(len(e), self.config.t_pred, 2)
-        if not hypotheses:
-            return offset, None
-        hyp = self.modes(e.detach()).view(len(e), self.config.modes, self.config.t_pred, 2)
-        return offset, hyp
+        arithmetic) and None comes back in its place. With ``mirror_test`` the offset is the
+        mean of the scene's and its mirror image's (reflected back), both in one pass."""
+        if not mirror_test:
+            e = self.encode(ego, nbr, mask)
+            return self._offset(e), self._hypotheses(e) if hypotheses else None
+        n_xy, b = xy_features(self.config.t_obs), len(ego)
+        both = self.encode(
+            torch.cat([ego, flip_y(ego, n_xy)]),
+            torch.cat([nbr, flip_y(nbr, n_xy)]),
+            torch.cat([mask, mask]),
+        )
+        offsets = self._offset(both)
+        offset = (offsets[:b] + flip_y(offsets[b:], 2)) / 2
+        return offset, self._hypotheses(both[:b]) if hypotheses else None
+
+    def loss(
+        self,
+        ego: torch.Tensor,
+        nbr: torch.Tensor,
+        mask: torch.Tensor,
+        target: torch.Tensor,
+        scale: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training loss of a batch and its deterministic part, the mean Euclidean error
+        in metres (scaled units times the agent's ``scale`` ``(B,)``). The hypotheses are
+        trained winner-takes-all: on the whole path, or with ``goal`` on the endpoint, while
+        the decoder also learns the path to the true endpoint."""
+        e = self.encode(ego, nbr, mask)
+        s = scale[:, None]
+        det = (torch.linalg.vector_norm(self._offset(e) - target, dim=-1) * s).mean()
+        raw = self.modes(e.detach()).view(len(e), self.config.modes, -1, 2)
+        if self.config.goal:
+            taught = self.decode(e, target[:, -1])
+            wta = torch.linalg.vector_norm(raw[:, :, 0] - target[:, None, -1], dim=-1) * s
+            extra = (torch.linalg.vector_norm(taught - target, dim=-1) * s).mean()
+        else:
+            wta = (torch.linalg.vector_norm(raw - target[:, None], dim=-1) * s[:, None]).mean(-1)
+            extra = torch.zeros((), device=e.device)
+        return det + extra + wta.min(dim=1).values.mean(), det
 
 
 def forward_members(
@@ -163,10 +230,12 @@ def forward_members(
     mask: torch.Tensor,
     *,
     hypotheses: bool = True,
+    mirror_test: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Members' mean offset ``(B, T_pred, 2)`` and their hypotheses interleaved member by
-    member ``(B, E * modes, T_pred, 2)`` (None without ``hypotheses``)."""
-    outs = [net(ego, nbr, mask, hypotheses) for net in nets]
+    member ``(B, E * modes, T_pred, 2)`` (None without ``hypotheses``); ``mirror_test`` as
+    :meth:`SocialNet.forward`."""
+    outs = [net(ego, nbr, mask, hypotheses, mirror_test) for net in nets]
     offset = torch.stack([o for o, _ in outs]).mean(dim=0)
     if not hypotheses:
         return offset, None

@@ -18,21 +18,20 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from trajops import T_OBS, T_PRED
 from trajops.data.augment import AgentFrame, agent_frame
 from trajops.data.windows import WindowSet
 from trajops.errors import ConfigError, ModelLoadError, ValidationError
 from trajops.models import _samples
+from trajops.models._neural_config import ARCHITECTURE, SAVED_BEFORE, NeuralConfig
 from trajops.models._neural_net import (
-    ARCHITECTURE,
     SocialNet,
     augment,
     forward_members,
@@ -41,44 +40,7 @@ from trajops.models._neural_net import (
 )
 from trajops.models.base import check_obs
 
-
-@dataclass(frozen=True)
-class NeuralConfig:
-    """Hyper-parameters of :class:`NeuralForecaster`."""
-
-    hidden: int = 128
-    neighbours: int = 8
-    """Nearest neighbours attended to (0: not scene-aware)."""
-    modes: int = 20
-    """Hypotheses of the multi-hypothesis head used for K > 1 samples."""
-    speed_scale: bool = True
-    """Divide agent-frame coordinates by the agent's observed speed (clipped below)."""
-    min_scale: float = 0.2
-    """Smallest scale (metres per step) used by ``speed_scale``."""
-    mirror: bool = True
-    """Augment training with left/right reflection in the agent frame."""
-    speed_jitter: float = 0.0
-    """Augment training with scenes scaled by ``exp(u)``, u uniform in ``[-j, j]`` (0: off)."""
-    epochs: int = 60
-    patience: int = 10
-    batch_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    dropout: float = 0.0
-    ensemble: int = 1
-    """Members trained from seeds ``seed * ensemble + i``; the forecast is their mean."""
-    samples: _samples.SampleSelection = "first"
-    """How an ensemble's hypotheses become K > 1 samples (see :mod:`._samples`)."""
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int = 0
-    """Torch intra-op threads while fitting (0: leave torch's setting alone)."""
-    inference_threads: int = 1
-    """Torch intra-op threads while predicting (0: leave torch's setting alone). One thread
-    is fastest for the small per-request batches the API sends: a thread pool costs more
-    than it saves there and spins badly on a busy machine."""
-    t_obs: int = T_OBS
-    t_pred: int = T_PRED
+__all__ = ["NeuralConfig", "NeuralForecaster"]
 
 
 class NeuralForecaster:
@@ -268,15 +230,7 @@ class NeuralForecaster:
             for i in range(0, n, cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
                 b_ego, b_nbr, b_target = augment(cfg, t_ego[idx], t_nbr[idx], t_target[idx], rng)
-                offset, hyp = net(b_ego, b_nbr, t_mask[idx])
-                assert hyp is not None
-                # Euclidean distance in metres: scaled units times the agent's scale.
-                s = t_scale[idx][:, None]
-                det = (torch.linalg.vector_norm(offset - b_target, dim=-1) * s).mean()
-                wta = (torch.linalg.vector_norm(hyp - b_target[:, None], dim=-1) * s[:, None]).mean(
-                    -1
-                )
-                loss = det + wta.min(dim=1).values.mean()
+                loss, det = net.loss(b_ego, b_nbr, t_mask[idx], b_target, t_scale[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -310,7 +264,14 @@ class NeuralForecaster:
             total = 0.0
             for i in range(0, len(ego), 4096):
                 sl = slice(i, i + 4096)
-                offset, _ = forward_members(nets, ego[sl], nbr[sl], mask[sl], hypotheses=False)
+                offset, _ = forward_members(
+                    nets,
+                    ego[sl],
+                    nbr[sl],
+                    mask[sl],
+                    hypotheses=False,
+                    mirror_test=self.config.mirror_test,
+                )
                 total += float(
                     (torch.linalg.vector_norm(offset - target[sl], dim=-1) * scale[sl, None]).sum()
                 )
@@ -344,7 +305,10 @@ class NeuralForecaster:
         cv = (o[:, -1] - o[:, -2])[:, None] * steps  # (N, T_pred, 2)
         with torch_threads(cfg.inference_threads), torch.inference_mode():
             offset, hyp = forward_members(
-                self.nets, *self._tensors(ego, nbr, mask), hypotheses=num_samples > 1
+                self.nets,
+                *self._tensors(ego, nbr, mask),
+                hypotheses=num_samples > 1,
+                mirror_test=cfg.mirror_test,
             )
         s = scale[:, None, None]
         det = cv + offset.cpu().numpy().astype(np.float64) * s  # (N, T_pred, 2) agent frame
@@ -385,7 +349,7 @@ class NeuralForecaster:
             raise ModelLoadError(f"cannot load neural model from {path}: {exc}") from None
         if device is not None:
             cfg["device"] = device
-        model = cls(NeuralConfig(**cfg))
+        model = cls(NeuralConfig(**{**SAVED_BEFORE, **cfg}))
         model.nets = nn.ModuleList(
             SocialNet(model.config) for _ in range(model.config.ensemble)
         ).to(model.device)
