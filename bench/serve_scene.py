@@ -68,8 +68,9 @@ LOGS = Path(tempfile.gettempdir()) / "trajops-scene-logs"
 """Server logs (kept after the run), one folder per series."""
 
 
-def build_neural_registry(root: Path) -> str:
-    """A SQLite registry with one neural version (default architecture) as ``champion``."""
+def build_neural_registry(root: Path, params: dict[str, Any] | None = None) -> str:
+    """A SQLite registry with one neural version (default architecture, or ``params``'
+    ``NeuralConfig`` overrides) as ``champion``."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -80,7 +81,7 @@ def build_neural_registry(root: Path) -> str:
 
     tracks = simulate(SimulationConfig.pedestrians(n_agents=20, n_steps=60, n_scenes=3, seed=1))
     windows = make_windows(tracks, WindowConfig())
-    model = NeuralForecaster(epochs=1, device="cpu")
+    model = NeuralForecaster(epochs=1, device="cpu", **(params or {}))
     model.fit(windows, windows)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(uri)
@@ -410,6 +411,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="BentoML's per-request access log on (as shipped; off by default, as trajops')",
     )
+    parser.add_argument(
+        "--neural",
+        type=json.loads,
+        default={},
+        help="NeuralConfig overrides of the served model, e.g. '{\"mirror_test\": false}'",
+    )
     args = parser.parse_args(argv)
     names = [s for s in SERIES if s in args.series]  # canonical order, no repeats
     versions = {"bentoml": bentoml_version()} if "bentoml" in names else {}
@@ -423,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     batch_sizes: dict[int, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="trajops-scene-") as tmp_name:
         tmp = Path(tmp_name)
-        uri = build_neural_registry(tmp)
+        uri = build_neural_registry(tmp, args.neural)
         keys: dict[str, str] = {}
         if not any(s in BATCHING for s in names):  # a key for the same header in every body
             keys["header"] = serve.create_api_key(serve.bench_env(tmp, uri))
@@ -459,6 +466,7 @@ def main(argv: list[str] | None = None) -> None:
         command="python bench/serve_scene.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
         versions=versions,
+        neural=args.neural,
         checks={str(w): c for w, c in checks.items()},
         bentoml={
             "max_batch_size_scenes": args.bentoml_max_batch_size,

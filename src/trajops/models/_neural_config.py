@@ -52,7 +52,7 @@ class NeuralConfig:
     """Smallest scale (metres per step) used by ``speed_scale``."""
     mirror: bool = True
     """Augment training with left/right reflection in the agent frame."""
-    mirror_test: bool = False
+    mirror_test: bool = True
     """Forecast as the mean of the scene and its mirror image (un-mirrored): test-time
     augmentation, twice the forward arithmetic; K > 1 hypotheses come from the scene as is."""
     speed_jitter: float = 0.0

@@ -63,11 +63,11 @@ def test_multi_head_attention_reads_neighbours_in_any_order() -> None:
 
 
 def test_mirror_test_makes_the_forecast_mirror_symmetric() -> None:
-    """With ``mirror_test`` the forecast of a reflected scene is the reflected forecast; the
-    network alone is not symmetric (only trained towards it)."""
+    """With ``mirror_test`` (the default) the forecast of a reflected scene is the reflected
+    forecast; the network alone is not symmetric (only trained towards it)."""
     from trajops.models.neural import NeuralForecaster
 
-    model = NeuralForecaster(epochs=3, hidden=16, modes=2, device="cpu")
+    model = NeuralForecaster(epochs=3, hidden=16, modes=2, mirror_test=False, device="cpu")
     model.fit(synthetic_windows(300, seed=25))
     test = synthetic_windows(30, seed=26)
     assert test.neighbours is not None
