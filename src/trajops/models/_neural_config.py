@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from trajops import T_OBS, T_PRED
+from trajops.errors import ConfigError
 from trajops.models import _samples
 
 ARCHITECTURE = (
@@ -77,3 +78,15 @@ class NeuralConfig:
     than it saves there and spins badly on a busy machine."""
     t_obs: int = T_OBS
     t_pred: int = T_PRED
+
+
+def check_config(config: NeuralConfig) -> None:
+    """Raise :class:`~trajops.errors.ConfigError` naming the first field with a value no
+    network can have."""
+    if config.ensemble < 1:
+        raise ConfigError(f"ensemble must be at least 1, got {config.ensemble}")
+    if config.neighbours > 0 and (config.social_heads < 1 or config.hidden % config.social_heads):
+        raise ConfigError(
+            f"social_heads must divide hidden ({config.hidden}), got {config.social_heads}"
+        )
+    _samples.check_selection(config.samples)

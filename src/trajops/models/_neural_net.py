@@ -114,10 +114,6 @@ class SocialNet(nn.Module):
         self.ego = mlp([xy_features(t_obs) + 1, h, h], config.dropout)  # + log speed scale
         d = h
         if config.neighbours > 0:
-            if config.social_heads < 1 or h % config.social_heads:
-                raise ConfigError(
-                    f"social_heads must divide hidden ({h}), got {config.social_heads}"
-                )
             self.nbr = mlp([xy_features(t_obs) + t_obs, h, h])  # + seen mask
             self.query = nn.Linear(h, h)
             self.null_key = nn.Parameter(torch.zeros(1, 1, h))

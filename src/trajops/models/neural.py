@@ -6,7 +6,9 @@ and an attention step (the agent's encoding queries its neighbours) pools them. 
 predicts the offset of the future from constant-velocity extrapolation, trained with the
 Euclidean (ADE) loss and early-stopped on the validation split. A second, multi-hypothesis
 head trained winner-takes-all gives K > 1 diverse samples without touching the
-deterministic forecast (sample 0).
+deterministic forecast (sample 0). The forecast is the mean of the scene's and its mirror
+image's (``mirror_test``). Endpoint-conditioned decoding and multi-head attention are options,
+off by default (:class:`~trajops.models._neural_config.NeuralConfig`).
 
 Fine-tuning: :meth:`NeuralForecaster.fine_tune` builds a model with a fitted model's
 architecture, feature scaling and weights; its :meth:`~NeuralForecaster.fit` starts from those
@@ -28,9 +30,14 @@ from torch import nn
 
 from trajops.data.augment import AgentFrame, agent_frame
 from trajops.data.windows import WindowSet
-from trajops.errors import ConfigError, ModelLoadError, ValidationError
+from trajops.errors import ModelLoadError, ValidationError
 from trajops.models import _samples
-from trajops.models._neural_config import ARCHITECTURE, SAVED_BEFORE, NeuralConfig
+from trajops.models._neural_config import (
+    ARCHITECTURE,
+    SAVED_BEFORE,
+    NeuralConfig,
+    check_config,
+)
 from trajops.models._neural_net import (
     SocialNet,
     augment,
@@ -51,9 +58,7 @@ class NeuralForecaster:
 
     def __init__(self, config: NeuralConfig | None = None, **overrides: Any) -> None:
         self.config = NeuralConfig(**{**asdict(config or NeuralConfig()), **overrides})
-        if self.config.ensemble < 1:
-            raise ConfigError(f"ensemble must be at least 1, got {self.config.ensemble}")
-        _samples.check_selection(self.config.samples)
+        check_config(self.config)
         self.device = resolve_device(self.config.device)
         self.nets: nn.ModuleList | None = None
         self.init_state: list[dict[str, torch.Tensor]] | None = None

@@ -59,7 +59,7 @@ def test_multi_head_attention_reads_neighbours_in_any_order() -> None:
     alone = model.predict(test.obs, neighbours=np.full_like(test.neighbours[:, :8], np.nan))
     assert np.abs(alone - pred).max() > 1e-4  # the neighbours are read
     with pytest.raises(ConfigError, match="social_heads must divide hidden"):
-        NeuralForecaster(hidden=16, social_heads=3, device="cpu").fit(synthetic_windows(10))
+        NeuralForecaster(hidden=16, social_heads=3, device="cpu")
 
 
 def test_mirror_test_makes_the_forecast_mirror_symmetric() -> None:
