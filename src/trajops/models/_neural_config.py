@@ -36,7 +36,7 @@ class NeuralConfig:
     """Hyper-parameters of :class:`~trajops.models.neural.NeuralForecaster`."""
 
     hidden: int = 128
-    neighbours: int = 8
+    neighbours: int = 16
     """Nearest neighbours attended to (0: not scene-aware)."""
     social_heads: int = 1
     """Attention heads over the neighbours. 1: one head whose keys are also its values (the
