@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ensemble_samples import scores  # bench/, on the path when run as a script
 from trajops.data.windows import WindowSet
-from trajops.evaluation.metrics import ade, fde, min_ade_fde
 from trajops.evaluation.protocol import SCENES, load_fold
 from trajops.models.neural import NeuralConfig, NeuralForecaster
 
@@ -73,19 +73,6 @@ def fitted(
     return model
 
 
-def scores(model: NeuralForecaster, windows: WindowSet, k: int) -> dict[str, float]:
-    pred = model.predict(windows.obs, neighbours=windows.neighbours)
-    samples = model.predict(windows.obs, neighbours=windows.neighbours, num_samples=k, seed=0)
-    min_ade, min_fde = min_ade_fde(samples, windows.fut)
-    return {
-        "n": len(windows),
-        "ade": ade(pred, windows.fut),
-        "fde": fde(pred, windows.fut),
-        "min_ade": min_ade,
-        "min_fde": min_fde,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("TRAJOPS_DATA_ROOT"))
@@ -119,7 +106,7 @@ def main() -> None:
                 scored = NeuralForecaster(model.config, **score)
                 scored.nets = model.nets
                 row = {"fold": scene, "site": site, "score": score}
-                rows.append({**row, **scores(scored, left_out, args.samples)})
+                rows.append({**row, "n": len(left_out), **scores(scored, left_out, args.samples)})
                 print(json.dumps(rows[-1]), flush=True)
     means = []
     keys = ("ade", "fde", "min_ade", "min_fde")
