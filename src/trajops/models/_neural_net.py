@@ -159,12 +159,17 @@ class SocialNet(nn.Module):
             return self.decode(e, self.head(e))
         return self.head(e).view(len(e), self.config.t_pred, 2)
 
+    def _raw_modes(self, e: torch.Tensor) -> torch.Tensor:
+        """The multi-hypothesis head on the detached encoding (sample 0 stays untouched):
+        ``(B, modes, T_pred, 2)`` paths, or ``(B, modes, 1, 2)`` endpoints with ``goal``."""
+        return self.modes(e.detach()).view(len(e), self.config.modes, -1, 2)
+
     def _hypotheses(self, e: torch.Tensor) -> torch.Tensor:
-        """``(B, modes, T_pred, 2)`` from the detached encoding (sample 0 stays untouched)."""
-        e = e.detach()
-        raw = self.modes(e).view(len(e), self.config.modes, -1, 2)
+        """``(B, modes, T_pred, 2)``: the head's paths, or its endpoints decoded into paths."""
+        raw = self._raw_modes(e)
         if self.config.goal:
-            return self.decode(e.unsqueeze(1).expand(-1, self.config.modes, -1), raw[:, :, 0])
+            encodings = e.detach().unsqueeze(1).expand(-1, self.config.modes, -1)
+            return self.decode(encodings, raw[:, :, 0])
         return raw
 
     def forward(
@@ -208,7 +213,7 @@ class SocialNet(nn.Module):
         e = self.encode(ego, nbr, mask)
         s = scale[:, None]
         det = (torch.linalg.vector_norm(self._offset(e) - target, dim=-1) * s).mean()
-        raw = self.modes(e.detach()).view(len(e), self.config.modes, -1, 2)
+        raw = self._raw_modes(e)
         if self.config.goal:
             taught = self.decode(e, target[:, -1])
             wta = torch.linalg.vector_norm(raw[:, :, 0] - target[:, None, -1], dim=-1) * s
