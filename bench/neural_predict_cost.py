@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from trajops.data.windows import neighbours_from_batch
 from trajops.models._neural_net import SocialNet
 from trajops.models.neural import NeuralForecaster
 
@@ -44,15 +45,12 @@ def model(params: dict[str, Any], ensemble: int) -> NeuralForecaster:
 
 
 def scene(agents: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Walkers of one scene; each agent's neighbours are the other agents, nearest first."""
+    """Walkers of one scene and their neighbours as the API builds them for one request."""
     rng = np.random.default_rng(seed)
     start = rng.uniform(-5, 5, (agents, 1, 2))
     step = rng.normal(0, 0.4, (agents, 1, 2))
-    obs = start + step * np.arange(8)[None, :, None]
-    d = np.linalg.norm(obs[:, None, -1] - obs[None, :, -1], axis=-1)
-    np.fill_diagonal(d, np.inf)
-    order = np.argsort(d, axis=1)[:, : agents - 1]
-    return obs, obs[order]
+    obs = (start + step * np.arange(8)[None, :, None]).astype(np.float32)
+    return obs, neighbours_from_batch(obs)
 
 
 def main() -> None:
